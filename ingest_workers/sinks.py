@@ -1,0 +1,252 @@
+"""Per-stream writers. Each runs inside the batch transaction: it lands the events and applies the derived
+state from exactly the rows it inserted, so a redelivered or duplicated event can never count twice."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar, Protocol, TypeVar
+
+import msgspec
+import psycopg
+from psycopg import errors, sql
+
+from pricing_platform.db import tables
+from pricing_platform.events import ClickstreamEvent, CompetitorPriceEvent, Event, InventoryEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SinkResult:
+    inserted: int
+    duplicates: int
+    rejected: int = 0
+
+
+class Sink(Protocol):
+    event_type: ClassVar[type]
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[Event]) -> SinkResult: ...
+
+
+def _existing_ids(cur: psycopg.Cursor, table: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    cur.execute(
+        sql.SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s)").format(sql.Identifier(table)), (ids,)
+    )
+    return {row[0] for row in cur.fetchall()}
+
+
+E = TypeVar("E", ClickstreamEvent, InventoryEvent, CompetitorPriceEvent)
+
+
+def _drop_duplicates(cur: psycopg.Cursor, table: str, events: Sequence[E]) -> list[E]:
+    """Events whose id is neither stored already nor repeated earlier in the batch."""
+    seen = _existing_ids(cur, table, [e.event_id for e in events])
+    fresh: list[E] = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            fresh.append(event)
+    return fresh
+
+
+class ClickstreamSink:
+    """COPY (binary) straight into the table inside a savepoint; only if an event id is already there
+    (a producer retry) fall back to filtering duplicates out and COPY again."""
+
+    event_type: ClassVar[type] = ClickstreamEvent
+    # Struct fields in declaration order are the table's columns (timestamp → event_time).
+    _COPY = sql.SQL(
+        "COPY {} (event_id, user_id, session_id, event_type, product_id, product_name, product_category, "
+        "product_price, device_type, event_time) FROM STDIN (FORMAT BINARY)"
+    ).format(sql.Identifier(tables.CLICKSTREAM_EVENTS))
+    _TYPES = ("uuid", "text", "uuid", "text", "text", "text", "text", "numeric", "text", "timestamptz")
+    _METRICS = sql.SQL(
+        """
+        INSERT INTO {metrics} AS m (product_id, product_views, cart_adds, cart_removes, purchases, revenue,
+                                    last_event_at, updated_at)
+        SELECT *, now() FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+                                    %s::numeric[], %s::timestamptz[])
+        ON CONFLICT (product_id) DO UPDATE SET
+            product_views = m.product_views + EXCLUDED.product_views,
+            cart_adds = m.cart_adds + EXCLUDED.cart_adds,
+            cart_removes = m.cart_removes + EXCLUDED.cart_removes,
+            purchases = m.purchases + EXCLUDED.purchases,
+            revenue = m.revenue + EXCLUDED.revenue,
+            last_event_at = GREATEST(m.last_event_at, EXCLUDED.last_event_at),
+            updated_at = now()
+        """
+    ).format(metrics=sql.Identifier(tables.PRODUCT_METRICS))
+    _COUNTER: ClassVar[dict[str, int]] = {
+        "product_view": 0,
+        "add_to_cart": 1,
+        "remove_from_cart": 2,
+        "purchase": 3,
+    }
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> SinkResult:
+        if not events:
+            return SinkResult(0, 0)
+        try:
+            with cur.connection.transaction():
+                self._copy(cur, events)
+            fresh = events
+        except errors.UniqueViolation:
+            fresh = _drop_duplicates(cur, tables.CLICKSTREAM_EVENTS, events)
+            self._copy(cur, fresh)
+        self._apply_metrics(cur, fresh)
+        return SinkResult(len(fresh), len(events) - len(fresh))
+
+    def _copy(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> None:
+        astuple = msgspec.structs.astuple
+        with cur.copy(self._COPY) as copy:
+            copy.set_types(self._TYPES)
+            write_row = copy.write_row
+            for event in events:
+                write_row(astuple(event))
+
+    def _apply_metrics(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> None:
+        counters: dict[str, list] = {}
+        counter_index = self._COUNTER
+        for event in events:
+            index = counter_index.get(event.event_type)
+            if index is None:
+                continue
+            row = counters.get(event.product_id)  # type: ignore[arg-type]
+            if row is None:
+                row = counters[event.product_id] = [0, 0, 0, 0, Decimal(0), event.timestamp]  # type: ignore[index]
+            row[index] += 1
+            if index == 3:
+                row[4] += event.product_price
+            if event.timestamp > row[5]:
+                row[5] = event.timestamp
+        if not counters:
+            return
+        columns = list(zip(*([pid, *values] for pid, values in counters.items()), strict=True))
+        cur.execute(self._METRICS, [list(column) for column in columns])
+
+
+class InventorySink:
+    """Applies movements in order per product × warehouse under row locks. A movement that would take
+    stock below zero is stored as rejected, with the reason, and changes nothing."""
+
+    event_type: ClassVar[type] = InventoryEvent
+    _LOCK = sql.SQL(
+        "SELECT product_id, warehouse_id, current_stock FROM {} "
+        "WHERE (product_id, warehouse_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+        "ORDER BY product_id, warehouse_id FOR UPDATE"
+    ).format(sql.Identifier(tables.INVENTORY_STATE))
+    _CREATE_SLOTS = sql.SQL(
+        "INSERT INTO {} (product_id, warehouse_id, current_stock) "
+        "SELECT * , 0 FROM unnest(%s::text[], %s::text[]) ON CONFLICT DO NOTHING"
+    ).format(sql.Identifier(tables.INVENTORY_STATE))
+    _COPY = sql.SQL(
+        "COPY {} (event_id, product_id, warehouse_id, event_type, quantity_change, event_time, status, "
+        "stock_after, reject_reason) FROM STDIN (FORMAT BINARY)"
+    ).format(sql.Identifier(tables.INVENTORY_EVENTS))
+    _TYPES = ("uuid", "text", "text", "text", "int4", "timestamptz", "text", "int4", "text")
+    _UPDATE = sql.SQL(
+        "UPDATE {} AS s SET current_stock = u.stock, updated_at = now() "
+        "FROM unnest(%s::text[], %s::text[], %s::int[]) AS u(product_id, warehouse_id, stock) "
+        "WHERE s.product_id = u.product_id AND s.warehouse_id = u.warehouse_id"
+    ).format(sql.Identifier(tables.INVENTORY_STATE))
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[InventoryEvent]) -> SinkResult:
+        if not events:
+            return SinkResult(0, 0)
+        fresh = _drop_duplicates(cur, tables.INVENTORY_EVENTS, events)
+        slots = sorted({(e.product_id, e.warehouse_id) for e in fresh})
+        if not slots:
+            return SinkResult(0, len(events))
+        slot_columns = [list(c) for c in zip(*slots, strict=True)]
+        # A valid product in a known warehouse may not have a slot yet (a product added after seeding).
+        cur.execute(self._CREATE_SLOTS, slot_columns)
+        cur.execute(self._LOCK, slot_columns)
+        stock = {(pid, wid): qty for pid, wid, qty in cur.fetchall()}
+        rows = []
+        rejected = 0
+        for e in fresh:
+            slot = (e.product_id, e.warehouse_id)
+            after = stock[slot] + e.quantity_change
+            if after < 0:
+                rejected += 1
+                reason = f"would take stock from {stock[slot]} to {after}; stock cannot go below zero"
+                rows.append((e.event_id, *slot, e.event_type, e.quantity_change, e.timestamp, "rejected",
+                             stock[slot], reason))  # fmt: skip
+                continue
+            stock[slot] = after
+            rows.append(
+                (e.event_id, *slot, e.event_type, e.quantity_change, e.timestamp, "applied", after, None)
+            )
+        with cur.copy(self._COPY) as copy:
+            copy.set_types(self._TYPES)
+            for row in rows:
+                copy.write_row(row)
+        pids, wids = slot_columns
+        cur.execute(self._UPDATE, (pids, wids, [stock[s] for s in slots]))
+        return SinkResult(len(fresh), len(events) - len(fresh), rejected)
+
+
+class CompetitorSink:
+    """Appends every observation to the history and moves the latest price per product × competitor
+    forward only: an observation older than the stored one (late or out of order) never replaces it."""
+
+    event_type: ClassVar[type] = CompetitorPriceEvent
+    _SQL = sql.SQL(
+        """
+        WITH incoming AS (
+            SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::numeric[], %s::numeric[],
+                                 %s::numeric[], %s::numeric[], %s::timestamptz[])
+                AS t(event_id, product_id, competitor_name, competitor_price, our_price, price_difference,
+                     price_difference_pct, event_time)
+        ), inserted AS (
+            INSERT INTO {history} (event_id, product_id, competitor_name, competitor_price, our_price,
+                                   price_difference, price_difference_pct, event_time)
+            SELECT * FROM incoming
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING *
+        ), newest AS (
+            SELECT DISTINCT ON (product_id, competitor_name) *
+            FROM inserted
+            ORDER BY product_id, competitor_name, event_time DESC, event_id DESC
+        ), moved AS (
+            INSERT INTO {latest} AS l (product_id, competitor_name, event_id, competitor_price, our_price,
+                                       price_difference, price_difference_pct, event_time)
+            SELECT product_id, competitor_name, event_id, competitor_price, our_price, price_difference,
+                   price_difference_pct, event_time
+            FROM newest
+            ON CONFLICT (product_id, competitor_name) DO UPDATE SET
+                event_id = EXCLUDED.event_id,
+                competitor_price = EXCLUDED.competitor_price,
+                our_price = EXCLUDED.our_price,
+                price_difference = EXCLUDED.price_difference,
+                price_difference_pct = EXCLUDED.price_difference_pct,
+                event_time = EXCLUDED.event_time,
+                updated_at = now()
+            WHERE (EXCLUDED.event_time, EXCLUDED.event_id) > (l.event_time, l.event_id)
+        )
+        SELECT count(*) FROM inserted
+        """
+    ).format(
+        history=sql.Identifier(tables.COMPETITOR_PRICES),
+        latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+    )
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[CompetitorPriceEvent]) -> SinkResult:
+        if not events:
+            return SinkResult(0, 0)
+        # Within one batch the same id twice would make the CTE insert conflict with itself.
+        unique = list({e.event_id: e for e in reversed(events)}.values())
+        columns = [list(c) for c in zip(*(msgspec.structs.astuple(e) for e in unique), strict=True)]
+        cur.execute(self._SQL, columns)
+        row = cur.fetchone()
+        inserted = int(row[0]) if row else 0
+        return SinkResult(inserted, len(events) - inserted)
+
+
+SINKS: dict[str, type[Sink]] = {
+    "clickstream": ClickstreamSink,
+    "inventory": InventorySink,
+    "competitor": CompetitorSink,
+}

@@ -1,0 +1,349 @@
+"""The ingest loop: consume a batch, decode and validate it, then in ONE PostgreSQL transaction fence and
+advance the stored offsets, land the rows, apply derived state and record dead letters.
+
+Why offsets live in PostgreSQL: committing them with the rows makes every batch all-or-nothing, so a crash
+at any instant means the batch is replayed from the stored position and nothing is lost or counted twice.
+Kafka's own committed offsets are updated afterwards on a best-effort basis only, so that standard lag
+tools keep working; the worker never reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import TypeVar
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from ingest_workers import metrics
+from ingest_workers.batch import Batch, build_batch
+from ingest_workers.dead_letters import write_dead_letters
+from ingest_workers.offsets import Fenced, advance, load_positions
+from ingest_workers.sinks import SINKS, Sink
+from pricing_platform import catalog
+from pricing_platform.db.seed import known_product_ids
+from pricing_platform.events import DECODERS, Event, contract_violation
+from pricing_platform.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_LATENCY_SAMPLES_PER_BATCH = 64
+_PRODUCT_REFRESH_S = 30.0
+
+
+@dataclass
+class _Stats:
+    """Throughput since the last log line."""
+
+    events: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    since: float = field(default_factory=time.monotonic)
+
+
+class IngestWorker:
+    def __init__(self, stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
+        self.stream = stream
+        self.settings = settings
+        self.topic = catalog.TOPICS[stream].name
+        self.group = catalog.consumer_group(stream)
+        self.worker_id = worker_id or f"{stream.value}-{socket.gethostname()}-{os.getpid()}"
+        self.sink: Sink = SINKS[stream.value]()
+        self._decode: Callable[[bytes], Event] = DECODERS[self.sink.event_type].decode
+        self._stop = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        # partition → next offset this worker expects to find stored (None: never stored). Only partitions
+        # in here are owned; the offsets compare-and-set uses these values to fence stale owners.
+        self._positions: dict[int, int | None] = {}
+        self._known_products: frozenset[str] = frozenset()
+        self._products_loaded_at = 0.0
+        self._warehouses = frozenset(catalog.WAREHOUSES)
+        self._competitors = frozenset(catalog.COMPETITORS)
+        self._stats = _Stats()
+        self._labels = {"stream": stream.value}
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.info(
+                "%s: %s received, finishing the batch in hand", self.worker_id, signal.Signals(signum).name
+            )
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> None:
+        consumer = Consumer(self._consumer_config())
+        consumer.subscribe(
+            [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        log.info("%s: consuming %s as group %s", self.worker_id, self.topic, self.group)
+        try:
+            while not self._stop.is_set():
+                messages = consumer.consume(
+                    num_messages=self.settings.ingest_batch_size,
+                    timeout=self.settings.ingest_batch_wait_ms / 1000,
+                )
+                self._raise_fatal(messages)
+                if messages:
+                    self._process(consumer, messages)
+                self._maybe_log_stats()
+        finally:
+            log.info("%s: closing consumer", self.worker_id)
+            consumer.close()
+            if self._conn is not None:
+                self._conn.close()
+
+    def _consumer_config(self) -> dict[str, str | int | bool]:
+        s = self.settings
+        return {
+            **s.kafka_common_config(),
+            "group.id": self.group,
+            "client.id": self.worker_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "session.timeout.ms": s.kafka_session_timeout_ms,
+            "heartbeat.interval.ms": s.kafka_heartbeat_interval_ms,
+            "max.poll.interval.ms": s.kafka_max_poll_interval_ms,
+            # librdkafka's 1 s default stalls a batch consumer between fetches.
+            "fetch.queue.backoff.ms": 10,
+            "partition.assignment.strategy": "range",
+        }
+
+    @staticmethod
+    def _raise_fatal(messages: list) -> None:
+        for message in messages:
+            error = message.error()
+            if error is not None and error.fatal():
+                raise KafkaException(error)
+
+    # ---- partition ownership -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        stored = self._with_db(
+            lambda conn: load_positions(conn, self.group, self.topic, [p.partition for p in partitions])
+        )
+        for tp in partitions:
+            position = stored.get(tp.partition)
+            self._positions[tp.partition] = position
+            tp.offset = OFFSET_BEGINNING if position is None else position
+        # Only assign() with offsets set makes the consumer start there; seek() is refused in this callback.
+        consumer.assign(partitions)
+        metrics.ASSIGNED.labels(**self._labels).set(len(self._positions))
+        log.info(
+            "%s: assigned %s",
+            self.worker_id,
+            ", ".join(f"[{tp.partition}]@{stored.get(tp.partition, 'earliest')}" for tp in partitions)
+            or "nothing",
+        )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._positions.pop(tp.partition, None)
+        consumer.unassign()
+        metrics.ASSIGNED.labels(**self._labels).set(len(self._positions))
+        log.info("%s: revoked %s", self.worker_id, [tp.partition for tp in partitions])
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("%s: lost %s (session timed out)", self.worker_id, [tp.partition for tp in partitions])
+        self._on_revoke(consumer, partitions)
+
+    # ---- batches -----------------------------------------------------------------------------------
+
+    def _process(self, consumer: Consumer, messages: list) -> None:
+        self._refresh_products_if_stale()
+        valid = [m for m in messages if m.error() is None]
+        batch = build_batch(valid, self._decode, self._violation, self._positions.__contains__)
+        unknown_product = any(
+            d.error_kind == "contract" and "unknown product_id" in d.reason for d in batch.dead_letters
+        )
+        # A product may have been added since we loaded the catalog: re-check before quarantining.
+        if unknown_product and self._refresh_products(force=False):
+            batch = build_batch(valid, self._decode, self._violation, self._positions.__contains__)
+        if not batch.ranges:
+            return
+        started = time.monotonic()
+        try:
+            result = self._with_db(lambda conn: self._commit(conn, batch))
+        except Fenced as fenced:
+            metrics.FENCED.labels(**self._labels).inc()
+            log.warning("%s: batch rolled back: %s; re-reading positions", self.worker_id, fenced)
+            self._resync(consumer)
+            return
+        if result is None:  # stop requested while the database was unreachable: batch not committed
+            return
+        committed_at = time.time()
+        for partition, (_, last) in batch.ranges.items():
+            self._positions[partition] = last + 1
+        self._record(batch, result, started, committed_at)
+        self._commit_to_kafka(consumer, batch)
+
+    def _commit(self, conn: psycopg.Connection, batch: Batch):
+        moves = {p: (self._positions.get(p), last + 1) for p, (_, last) in batch.ranges.items()}
+        with conn.transaction(), conn.cursor() as cur:
+            # Fence first: it takes the offsets rows' locks, so a stale owner waits, then fails, before
+            # spending time on the rows.
+            advance(cur, self.group, self.topic, moves)
+            result = self.sink.write(cur, batch.events)
+            write_dead_letters(cur, self.group, self.topic, batch.dead_letters)
+        return result
+
+    def _resync(self, consumer: Consumer) -> None:
+        """After a fenced batch: adopt the stored positions of partitions we still own and seek there."""
+        owned = list(self._positions)
+        stored = self._with_db(lambda conn: load_positions(conn, self.group, self.topic, owned)) or {}
+        for partition in owned:
+            position = stored.get(partition)
+            self._positions[partition] = position
+            try:
+                consumer.seek(
+                    TopicPartition(self.topic, partition, OFFSET_BEGINNING if position is None else position)
+                )
+            except KafkaException as exc:  # no longer assigned: the next rebalance callback settles it
+                log.info("%s: seek [%s] skipped: %s", self.worker_id, partition, exc)
+
+    def _commit_to_kafka(self, consumer: Consumer, batch: Batch) -> None:
+        offsets = [TopicPartition(self.topic, p, last + 1) for p, (_, last) in batch.ranges.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # informational only: PostgreSQL holds the truth
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.debug("kafka commit skipped: %s", exc)
+
+    def _record(self, batch: Batch, result, started: float, committed_at: float) -> None:
+        labels = self._labels
+        metrics.EVENTS.labels(outcome="inserted", **labels).inc(result.inserted - result.rejected)
+        metrics.EVENTS.labels(outcome="rejected", **labels).inc(result.rejected)
+        metrics.EVENTS.labels(outcome="duplicate", **labels).inc(result.duplicates)
+        metrics.EVENTS.labels(outcome="dead_lettered", **labels).inc(len(batch.dead_letters))
+        metrics.BATCHES.labels(**labels).inc()
+        metrics.BATCH_SECONDS.labels(**labels).observe(time.monotonic() - started)
+        metrics.BATCH_EVENTS.labels(**labels).observe(batch.size)
+        metrics.LAST_COMMIT.labels(**labels).set(committed_at)
+        events = batch.events
+        if events:
+            latency = metrics.EVENT_TO_ROW_SECONDS.labels(**labels)
+            step = max(1, len(events) // _LATENCY_SAMPLES_PER_BATCH)
+            for event in events[::step]:
+                latency.observe(max(0.0, committed_at - event.timestamp.timestamp()))
+        self._stats.events += batch.size
+        self._stats.dead_letters += len(batch.dead_letters)
+        self._stats.batches += 1
+        for letter in batch.dead_letters[:5]:
+            log.warning(
+                "%s: dead-lettered %s[%s]@%s (%s): %s",
+                self.worker_id, self.topic, letter.partition, letter.offset, letter.error_kind, letter.reason,
+            )  # fmt: skip
+
+    def _maybe_log_stats(self) -> None:
+        stats = self._stats
+        elapsed = time.monotonic() - stats.since
+        if elapsed < self.settings.ingest_stats_interval_s:
+            return
+        log.info(
+            "%s: %s events in %.0fs (%.1f/s) · %s batches · %s dead-lettered · partitions %s",
+            self.worker_id, f"{stats.events:,}", elapsed, stats.events / elapsed, stats.batches,
+            stats.dead_letters, sorted(self._positions),
+        )  # fmt: skip
+        self._stats = _Stats()
+
+    # ---- validation ------------------------------------------------------------------------------
+
+    def _violation(self, event: Event) -> str | None:
+        reason = contract_violation(
+            event,
+            known_products=self._known_products,
+            warehouses=self._warehouses,
+            competitors=self._competitors,
+        )
+        if reason is None:
+            skew = event.timestamp - datetime.now(UTC)
+            if skew > timedelta(seconds=self.settings.ingest_max_future_skew_s):
+                return f"timestamp {event.timestamp.isoformat()} is {skew.total_seconds():.0f}s in the future"
+        return reason
+
+    def _refresh_products_if_stale(self) -> None:
+        if not self._known_products:
+            self._refresh_products(force=True)
+
+    def _refresh_products(self, *, force: bool) -> bool:
+        """Reload product ids from the database (rate limited unless forced); True when they changed."""
+        now = time.monotonic()
+        if not force and now - self._products_loaded_at < _PRODUCT_REFRESH_S:
+            return False
+        products = self._with_db(known_product_ids)
+        if products is None:
+            return False
+        self._products_loaded_at = now
+        changed = products != self._known_products
+        self._known_products = products
+        return changed
+
+    # ---- database ----------------------------------------------------------------------------------
+
+    def _with_db(self, work: Callable[[psycopg.Connection], T]) -> T | None:
+        """Run `work` on the connection, reconnecting with capped exponential back-off while PostgreSQL is
+        unreachable. Returns None only when a stop was requested before it could succeed."""
+        delay = 0.2
+        while True:
+            try:
+                conn = self._connection()
+                return work(conn)
+            except Fenced:
+                raise
+            except (psycopg.OperationalError, psycopg.errors.SerializationFailure,
+                    psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:  # fmt: skip
+                metrics.DB_ERRORS.labels(**self._labels).inc()
+                log.warning(
+                    "%s: database error, retrying in %.1fs: %s", self.worker_id, delay, str(exc).strip()
+                )
+                self._drop_connection()
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, self.settings.ingest_db_retry_max_s)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(
+                self.settings.database_conninfo,
+                application_name=f"pricing-ingest:{self.worker_id}",
+                connect_timeout=5,
+                # Every batch opens its own transaction block with conn.transaction(); reads between
+                # batches must not leave one open.
+                autocommit=True,
+            )
+            # Rows and offsets commit together, so a server crash can only lose whole batches, which are
+            # then replayed from the older stored offsets: durability of each commit buys nothing here.
+            self._conn.execute("SET synchronous_commit = off")
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def run_worker(stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
+    worker = IngestWorker(stream, settings, worker_id=worker_id)
+    worker.install_signal_handlers()
+    worker.run()

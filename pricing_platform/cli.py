@@ -1,0 +1,116 @@
+"""`pricing-platform` command line: the local stack, simulators, ingest workers and database chores."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pricing_platform.catalog import TOPICS, Stream
+from pricing_platform.settings import get_settings
+
+app = typer.Typer(help="Real-time pricing intelligence platform.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema and seed data.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
+console = Console()
+
+
+def _configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations and load the catalog (idempotent)."""
+    from pricing_platform.db import migrate, seed
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_conninfo)
+    with psycopg.connect(settings.database_conninfo) as conn:
+        seed.seed_catalog(conn)
+    console.print(
+        f"database at revision [bold]{migrate.current_revision(settings.database_conninfo)}[/], catalog loaded"
+    )
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the platform's topics (idempotent) and check their partition counts."""
+    from pricing_platform.topics import ensure_topics
+
+    outcome = ensure_topics(get_settings())
+    table = Table("topic", "partitions", "state")
+    for stream_topic in TOPICS.values():
+        table.add_row(stream_topic.name, str(stream_topic.partitions), outcome[stream_topic.name])
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    stream: Annotated[Stream, typer.Argument(help="which stream this worker consumes")],
+    worker_id: Annotated[str | None, typer.Option(help="client id shown in logs and the broker")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port (default: INGEST_METRICS_PORT + stream index; 0: off)")
+    ] = None,
+) -> None:
+    """Run one ingest worker until SIGTERM/SIGINT. Start several to share a stream's partitions."""
+    from prometheus_client import start_http_server
+
+    from ingest_workers.worker import run_worker
+
+    _configure_logging()
+    settings = get_settings()
+    if metrics_port is None:
+        metrics_port = (
+            settings.ingest_metrics_port + list(Stream).index(stream) if settings.ingest_metrics_port else 0
+        )
+    if metrics_port:
+        start_http_server(metrics_port, addr=settings.local_bind_host)
+        logging.getLogger(__name__).info(
+            "metrics on http://%s:%s/metrics", settings.local_bind_host, metrics_port
+        )
+    run_worker(stream, settings, worker_id=worker_id)
+
+
+@app.command()
+def simulate(
+    stream: Annotated[str, typer.Argument(help="clickstream | inventory | competitor | all")],
+    rate: Annotated[float | None, typer.Option(help="events/s per stream (default SIMULATOR_RATE)")] = None,
+    max_rate: Annotated[bool, typer.Option("--max", help="as fast as the machine allows")] = False,
+    count: Annotated[int | None, typer.Option(help="stop after N events per stream")] = None,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same events")] = 42,
+) -> None:
+    """Produce realistic shop events to the raw topics."""
+    from pricing_platform.simulators.run import run_simulators
+
+    _configure_logging()
+    settings = get_settings()
+    if stream == "all":
+        streams = list(Stream)
+    else:
+        try:
+            streams = [Stream(stream)]
+        except ValueError:
+            raise typer.BadParameter(
+                f"{stream!r}: expected clickstream, inventory, competitor or all"
+            ) from None
+    produced = run_simulators(
+        streams,
+        settings=settings,
+        rate=None if max_rate else (rate or settings.simulator_rate),
+        count=count,
+        seed=seed,
+    )
+    table = Table("stream", "events produced")
+    for s, n in produced.items():
+        table.add_row(s.value, f"{n:,}")
+    console.print(table)

@@ -1,0 +1,155 @@
+"""The public event contract (JSON, UTF-8) of the three raw streams, as msgspec structs.
+
+msgspec decodes and type-checks in one C pass (~2 µs an event here, against ~3 µs for pydantic), which
+matters because ingest decodes every event. Rules that span fields, or need the catalog, live in
+`contract_violation`, so the schema and the business rules are each stated once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+ClickEventType = Literal["page_view", "product_view", "add_to_cart", "remove_from_cart", "purchase"]
+DeviceType = Literal["mobile", "desktop", "tablet"]
+CategoryName = Literal["phones", "laptops", "headphones", "tablets", "accessories"]
+InventoryEventType = Literal["stock_received", "stock_returned", "stock_damaged", "manual_adjustment", "sale"]
+
+CLICK_EVENT_TYPES: Final = ClickEventType.__args__  # type: ignore[attr-defined]
+DEVICE_TYPES: Final = DeviceType.__args__  # type: ignore[attr-defined]
+INVENTORY_EVENT_TYPES: Final = InventoryEventType.__args__  # type: ignore[attr-defined]
+
+UtcTimestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+# msgspec bounds only int/float, so money's range is checked in `contract_violation`.
+Money = Decimal
+MAX_MONEY: Final = Decimal("99999999.99")
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ClickstreamEvent(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    user_id: ShortText
+    session_id: uuid.UUID
+    event_type: ClickEventType
+    product_id: ShortText | None
+    product_name: ShortText | None
+    product_category: CategoryName | None
+    product_price: Money | None
+    device_type: DeviceType
+    timestamp: UtcTimestamp
+
+
+class InventoryEvent(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    product_id: ShortText
+    warehouse_id: ShortText
+    event_type: InventoryEventType
+    quantity_change: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+    timestamp: UtcTimestamp
+
+
+class CompetitorPriceEvent(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    product_id: ShortText
+    competitor_name: ShortText
+    competitor_price: Money
+    our_price: Money
+    price_difference: Decimal
+    price_difference_pct: Decimal
+    timestamp: UtcTimestamp
+
+
+Event = ClickstreamEvent | InventoryEvent | CompetitorPriceEvent
+
+# Sign each inventory movement must have; manual adjustments go either way but never by zero.
+_INVENTORY_SIGN: Final[dict[str, int]] = {
+    "stock_received": 1,
+    "stock_returned": 1,
+    "stock_damaged": -1,
+    "sale": -1,
+    "manual_adjustment": 0,
+}
+_DIFF_TOLERANCE: Final = Decimal("0.011")
+_PCT_TOLERANCE: Final = Decimal("0.011")
+
+
+def contract_violation(
+    event: Event,
+    *,
+    known_products: frozenset[str] | set[str],
+    warehouses: frozenset[str] | set[str] | tuple[str, ...],
+    competitors: frozenset[str] | set[str] | tuple[str, ...],
+) -> str | None:
+    """The first rule beyond the schema that `event` breaks, as a sentence for the dead-letter store."""
+    match event:
+        case ClickstreamEvent():
+            return _click_violation(event, known_products)
+        case InventoryEvent():
+            if event.product_id not in known_products:
+                return f"unknown product_id {event.product_id!r}"
+            if event.warehouse_id not in warehouses:
+                return f"unknown warehouse_id {event.warehouse_id!r}; expected one of {sorted(warehouses)}"
+            sign = _INVENTORY_SIGN[event.event_type]
+            if event.quantity_change == 0 or sign * event.quantity_change < 0:
+                expected = {1: "positive", -1: "negative", 0: "non-zero"}[sign]
+                return f"{event.event_type} needs a {expected} quantity_change, got {event.quantity_change}"
+            return None
+        case CompetitorPriceEvent():
+            if event.product_id not in known_products:
+                return f"unknown product_id {event.product_id!r}"
+            if event.competitor_name not in competitors:
+                return (
+                    f"unknown competitor_name {event.competitor_name!r}; "
+                    f"expected one of {sorted(competitors)}"
+                )
+            for name, value in (("competitor_price", event.competitor_price), ("our_price", event.our_price)):
+                if violation := _money_violation(name, value):
+                    return violation
+            difference = event.competitor_price - event.our_price
+            if abs(event.price_difference - difference) > _DIFF_TOLERANCE:
+                return (
+                    f"price_difference {event.price_difference} is not competitor_price − our_price "
+                    f"({difference})"
+                )
+            pct = difference / event.our_price * 100
+            if abs(event.price_difference_pct - pct) > _PCT_TOLERANCE:
+                return f"price_difference_pct {event.price_difference_pct} is not {pct:.2f}"
+            return None
+    raise TypeError(f"not an event: {type(event).__name__}")
+
+
+def _money_violation(name: str, value: Decimal) -> str | None:
+    if not value.is_finite() or value <= 0 or value > MAX_MONEY:
+        return f"{name} must be a positive amount up to {MAX_MONEY}, got {value}"
+    return None
+
+
+def _click_violation(event: ClickstreamEvent, known_products: frozenset[str] | set[str]) -> str | None:
+    if event.product_id is None:
+        if event.event_type != "page_view":
+            return f"{event.event_type} needs a product_id"
+        return None
+    if event.product_id not in known_products:
+        return f"unknown product_id {event.product_id!r}"
+    if event.event_type == "page_view":
+        if event.product_price is not None:
+            return "page_view must have product_price null"
+    elif event.product_price is None:
+        return f"{event.event_type} needs a product_price"
+    else:
+        return _money_violation("product_price", event.product_price)
+    return None
+
+
+DECODERS: Final = {
+    ClickstreamEvent: msgspec.json.Decoder(ClickstreamEvent),
+    InventoryEvent: msgspec.json.Decoder(InventoryEvent),
+    CompetitorPriceEvent: msgspec.json.Decoder(CompetitorPriceEvent),
+}
+
+# Money goes on the wire as JSON numbers, as the contract's consumers expect.
+ENCODER: Final = msgspec.json.Encoder(decimal_format="number")

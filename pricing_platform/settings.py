@@ -1,0 +1,73 @@
+"""Typed settings: every address, credential and tunable of the platform, read from environment variables
+(and an optional `.env` file). Defaults are safe for the embedded local stack: everything on 127.0.0.1,
+no passwords. `.env.example` documents each variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, PostgresDsn
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- connections -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL, ...")
+    kafka_sasl_mechanism: str | None = Field(None, description="e.g. SCRAM-SHA-512 for managed Kafka")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    database_url: PostgresDsn = Field(
+        PostgresDsn("postgresql://pricing@127.0.0.1:55432/pricing"),
+        description="PostgreSQL the workers write to (owner of the schema)",
+    )
+
+    # --- Kafka consumer/producer tunables ------------------------------------------------------------
+    # 6 s is the smallest session timeout Apache Kafka accepts by default and keeps rebalances quick.
+    kafka_session_timeout_ms: int = Field(6000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(500, ge=100)
+    kafka_max_poll_interval_ms: int = Field(60000, ge=1000)
+    topic_replication_factor: int = Field(1, ge=1)
+
+    # --- ingest ------------------------------------------------------------------------------------
+    ingest_batch_size: int = Field(20000, ge=1, description="max events per database transaction")
+    ingest_batch_wait_ms: int = Field(100, ge=1, description="max wait to fill a batch")
+    ingest_metrics_port: int = Field(9101, ge=0, description="first metrics port; 0 disables")
+    ingest_max_future_skew_s: int = Field(300, ge=0, description="reject events this far in the future")
+    ingest_db_retry_max_s: float = Field(10.0, gt=0, description="cap of the reconnect back-off")
+    ingest_stats_interval_s: float = Field(10.0, gt=0)
+
+    # --- simulators --------------------------------------------------------------------------------
+    simulator_rate: float = Field(20.0, gt=0, description="events/s per stream for the demo stack")
+
+    # --- local stack -------------------------------------------------------------------------------
+    local_state_dir: Path = Field(PROJECT_ROOT / ".local", description="data, logs, pids of `up`")
+    local_bind_host: str = Field("127.0.0.1")
+
+    @property
+    def database_conninfo(self) -> str:
+        return str(self.database_url)
+
+    def kafka_common_config(self) -> dict[str, str | int]:
+        config: dict[str, str | int] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password
+        return config
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
