@@ -16,19 +16,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TypeVar
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ingest_workers import metrics
 from ingest_workers.batch import Batch, build_batch
 from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import Fenced, advance, load_positions
-from ingest_workers.sinks import SINKS, Sink
+from ingest_workers.sinks import SINKS, Sink, SinkResult
 from pricing_platform import catalog
 from pricing_platform.db.seed import known_product_ids
 from pricing_platform.events import DECODERS, Event, contract_violation
@@ -52,24 +53,38 @@ class _Stats:
     since: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _InFlight:
+    """A batch whose transaction runs on the writer thread while the next batch is fetched and decoded."""
+
+    batch: Batch
+    moves: dict[int, tuple[int | None, int]]
+    future: Future[SinkResult | None]
+    started: float
+
+
 class IngestWorker:
     def __init__(self, stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
         self.stream = stream
         self.settings = settings
         self.topic = catalog.TOPICS[stream].name
-        self.group = catalog.consumer_group(stream)
+        self.group = catalog.consumer_group(stream, settings.kafka_group_prefix)
         self.worker_id = worker_id or f"{stream.value}-{socket.gethostname()}-{os.getpid()}"
         self.sink: Sink = SINKS[stream.value]()
         self._decode: Callable[[bytes], Event] = DECODERS[self.sink.event_type].decode
         self._stop = threading.Event()
-        self._conn: psycopg.Connection | None = None
+        # One connection for the batch transactions (writer thread), one for reads on the consumer thread.
+        self._connections: dict[str, psycopg.Connection | None] = {"writer": None, "reader": None}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{stream.value}-writer")
+        self._in_flight: _InFlight | None = None
         # partition → next offset this worker expects to find stored (None: never stored). Only partitions
         # in here are owned; the offsets compare-and-set uses these values to fence stale owners.
-        self._positions: dict[int, int | None] = {}
+        self.positions: dict[int, int | None] = {}
         self._known_products: frozenset[str] = frozenset()
         self._products_loaded_at = 0.0
         self._warehouses = frozenset(catalog.WAREHOUSES)
         self._competitors = frozenset(catalog.COMPETITORS)
+        self._future_cutoff = datetime.now(UTC)
         self._stats = _Stats()
         self._labels = {"stream": stream.value}
 
@@ -101,14 +116,19 @@ class IngestWorker:
                     timeout=self.settings.ingest_batch_wait_ms / 1000,
                 )
                 self._raise_fatal(messages)
-                if messages:
-                    self._process(consumer, messages)
+                # Decoding this batch overlaps the previous batch's transaction on the writer thread.
+                batch = self._build(messages) if messages else None
+                self._settle(consumer)
+                if batch is not None and batch.ranges:
+                    self._submit(batch)
                 self._maybe_log_stats()
+            self._settle(consumer)
         finally:
             log.info("%s: closing consumer", self.worker_id)
             consumer.close()
-            if self._conn is not None:
-                self._conn.close()
+            self._writer.shutdown(wait=True)
+            for name in self._connections:
+                self._drop_connection(name)
 
     def _consumer_config(self) -> dict[str, str | int | bool]:
         s = self.settings
@@ -129,7 +149,7 @@ class IngestWorker:
         }
 
     @staticmethod
-    def _raise_fatal(messages: list) -> None:
+    def _raise_fatal(messages: list[Message]) -> None:
         for message in messages:
             error = message.error()
             if error is not None and error.fatal():
@@ -138,16 +158,18 @@ class IngestWorker:
     # ---- partition ownership -----------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        stored = self._with_db(
-            lambda conn: load_positions(conn, self.group, self.topic, [p.partition for p in partitions])
+        self._settle(consumer)
+        wanted = [p.partition for p in partitions]
+        stored = (
+            self._with_db("reader", lambda conn: load_positions(conn, self.group, self.topic, wanted)) or {}
         )
         for tp in partitions:
             position = stored.get(tp.partition)
-            self._positions[tp.partition] = position
+            self.positions[tp.partition] = position
             tp.offset = OFFSET_BEGINNING if position is None else position
         # Only assign() with offsets set makes the consumer start there; seek() is refused in this callback.
         consumer.assign(partitions)
-        metrics.ASSIGNED.labels(**self._labels).set(len(self._positions))
+        metrics.ASSIGNED.labels(**self._labels).set(len(self.positions))
         log.info(
             "%s: assigned %s",
             self.worker_id,
@@ -156,10 +178,11 @@ class IngestWorker:
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._settle(consumer)
         for tp in partitions:
-            self._positions.pop(tp.partition, None)
+            self.positions.pop(tp.partition, None)
         consumer.unassign()
-        metrics.ASSIGNED.labels(**self._labels).set(len(self._positions))
+        metrics.ASSIGNED.labels(**self._labels).set(len(self.positions))
         log.info("%s: revoked %s", self.worker_id, [tp.partition for tp in partitions])
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -168,36 +191,27 @@ class IngestWorker:
 
     # ---- batches -----------------------------------------------------------------------------------
 
-    def _process(self, consumer: Consumer, messages: list) -> None:
-        self._refresh_products_if_stale()
+    def _build(self, messages: list[Message]) -> Batch:
+        if not self._known_products:
+            self._refresh_products(force=True)
+        self._future_cutoff = datetime.now(UTC) + timedelta(seconds=self.settings.ingest_max_future_skew_s)
         valid = [m for m in messages if m.error() is None]
-        batch = build_batch(valid, self._decode, self._violation, self._positions.__contains__)
+        batch = build_batch(valid, self._decode, self._violation, self.positions.__contains__)
         unknown_product = any(
             d.error_kind == "contract" and "unknown product_id" in d.reason for d in batch.dead_letters
         )
         # A product may have been added since we loaded the catalog: re-check before quarantining.
         if unknown_product and self._refresh_products(force=False):
-            batch = build_batch(valid, self._decode, self._violation, self._positions.__contains__)
-        if not batch.ranges:
-            return
-        started = time.monotonic()
-        try:
-            result = self._with_db(lambda conn: self._commit(conn, batch))
-        except Fenced as fenced:
-            metrics.FENCED.labels(**self._labels).inc()
-            log.warning("%s: batch rolled back: %s; re-reading positions", self.worker_id, fenced)
-            self._resync(consumer)
-            return
-        if result is None:  # stop requested while the database was unreachable: batch not committed
-            return
-        committed_at = time.time()
-        for partition, (_, last) in batch.ranges.items():
-            self._positions[partition] = last + 1
-        self._record(batch, result, started, committed_at)
-        self._commit_to_kafka(consumer, batch)
+            batch = build_batch(valid, self._decode, self._violation, self.positions.__contains__)
+        return batch
 
-    def _commit(self, conn: psycopg.Connection, batch: Batch):
-        moves = {p: (self._positions.get(p), last + 1) for p, (_, last) in batch.ranges.items()}
+    def moves_for(self, batch: Batch) -> dict[int, tuple[int | None, int]]:
+        """partition → (position expected in the database, position after this batch)."""
+        return {p: (self.positions.get(p), last + 1) for p, (_, last) in batch.ranges.items()}
+
+    def commit_batch(
+        self, conn: psycopg.Connection, batch: Batch, moves: dict[int, tuple[int | None, int]]
+    ) -> SinkResult:
         with conn.transaction(), conn.cursor() as cur:
             # Fence first: it takes the offsets rows' locks, so a stale owner waits, then fails, before
             # spending time on the rows.
@@ -206,13 +220,43 @@ class IngestWorker:
             write_dead_letters(cur, self.group, self.topic, batch.dead_letters)
         return result
 
+    def _submit(self, batch: Batch) -> None:
+        moves = self.moves_for(batch)
+        future = self._writer.submit(
+            self._with_db, "writer", lambda conn: self.commit_batch(conn, batch, moves)
+        )
+        self._in_flight = _InFlight(batch, moves, future, time.monotonic())
+
+    def _settle(self, consumer: Consumer) -> None:
+        """Wait for the batch in flight and adopt its outcome (positions, metrics, Kafka commit)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        try:
+            result = in_flight.future.result()
+        except Fenced as fenced:
+            metrics.FENCED.labels(**self._labels).inc()
+            log.warning("%s: batch rolled back: %s; re-reading positions", self.worker_id, fenced)
+            self._resync(consumer)
+            return
+        if result is None:  # stop requested while the database was unreachable: batch not committed
+            return
+        committed_at = time.time()
+        for partition, (_, new) in in_flight.moves.items():
+            if partition in self.positions:
+                self.positions[partition] = new
+        self._record(in_flight.batch, result, in_flight.started, committed_at)
+        self._commit_to_kafka(consumer, in_flight.batch)
+
     def _resync(self, consumer: Consumer) -> None:
         """After a fenced batch: adopt the stored positions of partitions we still own and seek there."""
-        owned = list(self._positions)
-        stored = self._with_db(lambda conn: load_positions(conn, self.group, self.topic, owned)) or {}
+        owned = list(self.positions)
+        stored = (
+            self._with_db("reader", lambda conn: load_positions(conn, self.group, self.topic, owned)) or {}
+        )
         for partition in owned:
             position = stored.get(partition)
-            self._positions[partition] = position
+            self.positions[partition] = position
             try:
                 consumer.seek(
                     TopicPartition(self.topic, partition, OFFSET_BEGINNING if position is None else position)
@@ -261,7 +305,7 @@ class IngestWorker:
         log.info(
             "%s: %s events in %.0fs (%.1f/s) · %s batches · %s dead-lettered · partitions %s",
             self.worker_id, f"{stats.events:,}", elapsed, stats.events / elapsed, stats.batches,
-            stats.dead_letters, sorted(self._positions),
+            stats.dead_letters, sorted(self.positions),
         )  # fmt: skip
         self._stats = _Stats()
 
@@ -274,22 +318,17 @@ class IngestWorker:
             warehouses=self._warehouses,
             competitors=self._competitors,
         )
-        if reason is None:
+        if reason is None and event.timestamp > self._future_cutoff:
             skew = event.timestamp - datetime.now(UTC)
-            if skew > timedelta(seconds=self.settings.ingest_max_future_skew_s):
-                return f"timestamp {event.timestamp.isoformat()} is {skew.total_seconds():.0f}s in the future"
+            return f"timestamp {event.timestamp.isoformat()} is {skew.total_seconds():.0f}s in the future"
         return reason
-
-    def _refresh_products_if_stale(self) -> None:
-        if not self._known_products:
-            self._refresh_products(force=True)
 
     def _refresh_products(self, *, force: bool) -> bool:
         """Reload product ids from the database (rate limited unless forced); True when they changed."""
         now = time.monotonic()
         if not force and now - self._products_loaded_at < _PRODUCT_REFRESH_S:
             return False
-        products = self._with_db(known_product_ids)
+        products = self._with_db("reader", known_product_ids)
         if products is None:
             return False
         self._products_loaded_at = now
@@ -299,14 +338,13 @@ class IngestWorker:
 
     # ---- database ----------------------------------------------------------------------------------
 
-    def _with_db(self, work: Callable[[psycopg.Connection], T]) -> T | None:
-        """Run `work` on the connection, reconnecting with capped exponential back-off while PostgreSQL is
-        unreachable. Returns None only when a stop was requested before it could succeed."""
+    def _with_db(self, which: str, work: Callable[[psycopg.Connection], T]) -> T | None:
+        """Run `work` on the named connection, reconnecting with capped exponential back-off while
+        PostgreSQL is unreachable. Returns None only when a stop was requested before it could succeed."""
         delay = 0.2
         while True:
             try:
-                conn = self._connection()
-                return work(conn)
+                return work(self._connection(which))
             except Fenced:
                 raise
             except (psycopg.OperationalError, psycopg.errors.SerializationFailure,
@@ -315,16 +353,17 @@ class IngestWorker:
                 log.warning(
                     "%s: database error, retrying in %.1fs: %s", self.worker_id, delay, str(exc).strip()
                 )
-                self._drop_connection()
+                self._drop_connection(which)
                 if self._stop.wait(delay):
                     return None
                 delay = min(delay * 2, self.settings.ingest_db_retry_max_s)
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
+    def _connection(self, which: str) -> psycopg.Connection:
+        conn = self._connections[which]
+        if conn is None or conn.closed:
+            conn = psycopg.connect(
                 self.settings.database_conninfo,
-                application_name=f"pricing-ingest:{self.worker_id}",
+                application_name=f"pricing-ingest:{self.worker_id}:{which}",
                 connect_timeout=5,
                 # Every batch opens its own transaction block with conn.transaction(); reads between
                 # batches must not leave one open.
@@ -332,15 +371,14 @@ class IngestWorker:
             )
             # Rows and offsets commit together, so a server crash can only lose whole batches, which are
             # then replayed from the older stored offsets: durability of each commit buys nothing here.
-            self._conn.execute("SET synchronous_commit = off")
-        return self._conn
+            conn.execute("SET synchronous_commit = off")
+            self._connections[which] = conn
+        return conn
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+    def _drop_connection(self, which: str) -> None:
+        conn, self._connections[which] = self._connections[which], None
+        if conn is not None:
+            conn.close()
 
 
 def run_worker(stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:

@@ -114,6 +114,6 @@ TOPICS: Final[dict[Stream, Topic]] = {
 }
 
 
-def consumer_group(stream: Stream) -> str:
+def consumer_group(stream: Stream, prefix: str = "pricing-ingest") -> str:
     """One consumer group per stream: workers of the same stream share its partitions."""
-    return f"pricing-ingest-{stream.value}"
+    return f"{prefix}-{stream.value}"

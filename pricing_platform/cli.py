@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated
 
 import psycopg
@@ -37,9 +38,8 @@ def db_migrate() -> None:
     migrate.upgrade(settings.database_conninfo)
     with psycopg.connect(settings.database_conninfo) as conn:
         seed.seed_catalog(conn)
-    console.print(
-        f"database at revision [bold]{migrate.current_revision(settings.database_conninfo)}[/], catalog loaded"
-    )
+    revision = migrate.current_revision(settings.database_conninfo)
+    console.print(f"database at revision [bold]{revision}[/], catalog loaded")
 
 
 @topics_app.command("create")
@@ -88,6 +88,7 @@ def simulate(
     max_rate: Annotated[bool, typer.Option("--max", help="as fast as the machine allows")] = False,
     count: Annotated[int | None, typer.Option(help="stop after N events per stream")] = None,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same events")] = 42,
+    progress: Annotated[bool, typer.Option(help="live events/s display")] = True,
 ) -> None:
     """Produce realistic shop events to the raw topics."""
     from pricing_platform.simulators.run import run_simulators
@@ -109,8 +110,52 @@ def simulate(
         rate=None if max_rate else (rate or settings.simulator_rate),
         count=count,
         seed=seed,
+        progress=progress,
     )
     table = Table("stream", "events produced")
     for s, n in produced.items():
         table.add_row(s.value, f"{n:,}")
     console.print(table)
+
+
+@app.command()
+def up() -> None:
+    """Start the whole platform locally (or re-start what is not running) and print where things are."""
+    from pricing_platform.localstack import stack
+
+    stack.up(get_settings(), console)
+
+
+@app.command()
+def down() -> None:
+    """Stop everything `up` started (data stays in LOCAL_STATE_DIR)."""
+    from pricing_platform.localstack import stack
+
+    stack.down(get_settings(), console)
+
+
+@app.command()
+def status(
+    watch: Annotated[bool, typer.Option(help="refresh every 2 s until Ctrl-C")] = False,
+) -> None:
+    """Show what runs and how much data has landed."""
+    from rich.console import Group
+    from rich.live import Live
+
+    from pricing_platform.localstack import stack
+
+    settings = get_settings()
+
+    def render() -> Group:
+        return Group(stack.status_table(settings), stack.data_table(settings))
+
+    if not watch:
+        console.print(render())
+        return
+    with Live(render(), console=console, refresh_per_second=1) as live:
+        try:
+            while True:
+                time.sleep(2)
+                live.update(render())
+        except KeyboardInterrupt:
+            pass

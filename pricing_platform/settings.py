@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(500, ge=100)
     kafka_max_poll_interval_ms: int = Field(60000, ge=1000)
     topic_replication_factor: int = Field(1, ge=1)
+    kafka_group_prefix: str = Field("pricing-ingest", description="consumer groups are PREFIX-<stream>")
 
     # --- ingest ------------------------------------------------------------------------------------
     ingest_batch_size: int = Field(20000, ge=1, description="max events per database transaction")
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     # --- local stack -------------------------------------------------------------------------------
     local_state_dir: Path = Field(PROJECT_ROOT / ".local", description="data, logs, pids of `up`")
     local_bind_host: str = Field("127.0.0.1")
+    local_postgres: bool = Field(True, description="`up` runs its own PostgreSQL at DATABASE_URL's port")
+    local_broker: bool = Field(True, description="`up` runs its own broker at KAFKA_BOOTSTRAP_SERVERS")
 
     @property
     def database_conninfo(self) -> str:

@@ -84,14 +84,13 @@ class LocalPostgres:
             "-D", str(self.data_dir),
             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--username=postgres",
         ]  # fmt: skip
-        if user:
-            argv = ["runuser", "-u", user, "--", *argv]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, user=user, cwd=self.root)
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed for {self.data_dir}:\n{result.stderr}")
 
     def server_argv(self) -> list[str]:
-        """Foreground server command, for a process manager or a test fixture to own."""
+        """Foreground server command, for a process manager or a test fixture to own; run it as
+        `service_user()` (no wrapper process, so that signals reach the server itself)."""
         argv = [
             str(postgres_bin_dir() / "postgres"),
             "-D", str(self.data_dir),
@@ -102,8 +101,7 @@ class LocalPostgres:
             "-c", "shared_buffers=256MB",
             "-c", "max_wal_size=2GB",
         ]  # fmt: skip
-        user = service_user()
-        return ["runuser", "-u", user, "--", *argv] if user else argv
+        return argv
 
     def admin_conninfo(self) -> str:
         return f"host={self.host} port={self.port} user=postgres dbname=postgres"

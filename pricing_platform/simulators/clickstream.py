@@ -20,6 +20,7 @@ from pricing_platform.simulators.world import (
     EventIds,
     ProductInfo,
     SimEvent,
+    random_uuid4,
     utc_now,
     weighted_table,
 )
@@ -86,7 +87,7 @@ class ClickstreamGenerator:
         if users < 1 or concurrent_sessions < 1:
             raise ValueError("users and concurrent_sessions must be at least 1")
         self._rng = random.Random(seed)
-        self._ids = EventIds(self._rng)
+        self._ids = EventIds(self._rng.getrandbits(64))
         self._clock = clock
         self._user_ids = tuple(f"U{i:05d}" for i in range(1, users + 1))
         self.sessions_started = 0
@@ -124,7 +125,7 @@ class ClickstreamGenerator:
             event_type=event_type,
             product_id=product.product_id,
             product_name=product.name,
-            product_category=product.category,  # type: ignore[arg-type]  # a Category value
+            product_category=product.category,
             product_price=product.base_price,
             device_type=session.device,
             timestamp=timestamp,
@@ -137,7 +138,7 @@ class ClickstreamGenerator:
         users = self._user_ids
         # Squaring a uniform draw skews visits toward low user numbers: a loyal core returns often.
         user_id = users[int(rng.random() ** 2 * len(users))]
-        session_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        session_id = random_uuid4(rng)
         device = _DEVICE_TABLE[int(rng.random() * len(_DEVICE_TABLE))]
         script: list[_Step] = [("page_view", None)]
         if rng.random() < VIEW_PRODUCTS_PROBABILITY:

@@ -51,7 +51,9 @@ WAREHOUSE_SHARE: Final[dict[str, float]] = dict(zip(WAREHOUSES, (0.5, 0.3, 0.2),
 _SALE_QUANTITY: Final = weighted_table((1, 2, 3), (0.85, 0.11, 0.04))
 _RETURN_QUANTITY: Final = weighted_table((1, 2), (0.9, 0.1))
 _DAMAGE_QUANTITY: Final = weighted_table((1, 2, 3), (0.75, 0.2, 0.05))
-_SALE_PRODUCTS: Final = weighted_table([p.index for p in PRODUCT_INFOS], [p.sales_weight for p in PRODUCT_INFOS])
+_SALE_PRODUCTS: Final = weighted_table(
+    [p.index for p in PRODUCT_INFOS], [p.sales_weight for p in PRODUCT_INFOS]
+)
 _WAREHOUSE_PICK: Final = weighted_table(range(len(WAREHOUSES)), list(WAREHOUSE_SHARE.values()))
 _N_WAREHOUSES: Final = len(WAREHOUSES)
 
@@ -81,7 +83,7 @@ class InventoryGenerator:
         if not 0 <= lead_time_movements[0] <= lead_time_movements[1]:
             raise ValueError("lead_time_movements must be an ordered pair of non-negative ints")
         self._rng = random.Random(seed)
-        self._ids = EventIds(self._rng)
+        self._ids = EventIds(self._rng.getrandbits(64))
         self._clock = clock
         self.own_sales = own_sales
         self.reorder_point = reorder_point
@@ -124,9 +126,10 @@ class InventoryGenerator:
             return delivery
         rng = self._rng
         kind = self._mix[int(rng.random() * len(self._mix))]
-        slot = _SALE_PRODUCTS[int(rng.random() * len(_SALE_PRODUCTS))] * _N_WAREHOUSES + _WAREHOUSE_PICK[
-            int(rng.random() * len(_WAREHOUSE_PICK))
-        ]
+        slot = (
+            _SALE_PRODUCTS[int(rng.random() * len(_SALE_PRODUCTS))] * _N_WAREHOUSES
+            + _WAREHOUSE_PICK[int(rng.random() * len(_WAREHOUSE_PICK))]
+        )
         stock = self._stock[slot]
         if kind == "sale":
             return self._sale(slot, _SALE_QUANTITY[int(rng.random() * len(_SALE_QUANTITY))])

@@ -1,0 +1,216 @@
+"""`pricing-platform up | down | status`: the whole platform as local processes under supervisord.
+
+Embedded by default (own PostgreSQL and Kafka-protocol broker under the state directory, all on
+127.0.0.1); set LOCAL_POSTGRES=false / LOCAL_BROKER=false to use external ones from DATABASE_URL and
+KAFKA_BOOTSTRAP_SERVERS instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from pricing_platform.catalog import TOPICS, Stream, consumer_group
+from pricing_platform.db import migrate, seed, tables
+from pricing_platform.localstack.broker import broker_argv
+from pricing_platform.localstack.postgres import LocalPostgres, service_user
+from pricing_platform.localstack.supervisor import Program, Supervisor
+from pricing_platform.settings import PROJECT_ROOT, Settings
+from pricing_platform.topics import ensure_topics
+
+INFRA = "infra"
+PIPELINE = "pipeline"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    address: str
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pricing_platform", *args]
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def local_postgres(settings: Settings) -> LocalPostgres:
+    url = urlsplit(settings.database_conninfo)
+    return LocalPostgres(settings.local_state_dir / "postgres", url.port or 5432, url.hostname or "127.0.0.1")
+
+
+def programs(settings: Settings) -> list[Program]:
+    found: list[Program] = []
+    if settings.local_postgres:
+        pg = local_postgres(settings)
+        found.append(
+            Program(
+                "postgres", pg.server_argv(), INFRA, user=service_user(), directory=pg.root, stopsignal="INT"
+            )
+        )
+    if settings.local_broker:
+        host, port = _host_port(settings.kafka_bootstrap_servers.split(",")[0])
+        found.append(Program("broker", broker_argv(host, port), INFRA))
+    for index, stream in enumerate(Stream):
+        metrics_port = settings.ingest_metrics_port + index if settings.ingest_metrics_port else 0
+        found.append(
+            Program(
+                f"ingest-{stream.value}",
+                _python(
+                    "ingest",
+                    stream.value,
+                    "--worker-id",
+                    f"local-{stream.value}",
+                    "--metrics-port",
+                    str(metrics_port),
+                ),
+                PIPELINE,
+                directory=PROJECT_ROOT,
+            )
+        )
+    found.append(
+        Program(
+            "simulators",
+            _python("simulate", "all", "--rate", str(settings.simulator_rate), "--no-progress"),
+            PIPELINE,
+            directory=PROJECT_ROOT,
+            stopsignal="INT",
+        )
+    )
+    return found
+
+
+def endpoints(settings: Settings) -> list[Endpoint]:
+    found = [
+        Endpoint("PostgreSQL", settings.database_conninfo),
+        Endpoint("Kafka bootstrap", settings.kafka_bootstrap_servers),
+    ]
+    if settings.ingest_metrics_port:
+        for index, stream in enumerate(Stream):
+            port = settings.ingest_metrics_port + index
+            found.append(
+                Endpoint(
+                    f"metrics ingest-{stream.value}", f"http://{settings.local_bind_host}:{port}/metrics"
+                )
+            )
+    found.append(Endpoint("logs", str(settings.local_state_dir / "logs")))
+    return found
+
+
+def up(settings: Settings, console: Console) -> None:
+    supervisor = Supervisor(settings.local_state_dir)
+    settings.local_state_dir.mkdir(parents=True, exist_ok=True)
+    with console.status("preparing the local stack") as status:
+        if settings.local_postgres:
+            status.update("initialising PostgreSQL data directory")
+            local_postgres(settings).init()
+        supervisor.write_config(programs(settings))
+        status.update("starting the process manager")
+        supervisor.start_daemon()
+        status.update("starting PostgreSQL and the broker")
+        supervisor.start_group(INFRA)
+        if settings.local_postgres:
+            pg = local_postgres(settings)
+            pg.wait_ready()
+            url = urlsplit(settings.database_conninfo)
+            pg.ensure_role_and_database(
+                url.username or "pricing", url.path.lstrip("/") or "pricing", url.password
+            )
+        status.update("migrating the database")
+        _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {settings.database_conninfo}")
+        migrate.upgrade(settings.database_conninfo)
+        with psycopg.connect(settings.database_conninfo) as conn:
+            seed.seed_catalog(conn)
+        status.update("creating topics")
+        ensure_topics(settings)
+        status.update("starting ingest workers and simulators")
+        supervisor.start_group(PIPELINE)
+    console.print(status_table(settings))
+    table = Table("endpoint", "address", title="where things are")
+    for endpoint in endpoints(settings):
+        table.add_row(endpoint.name, endpoint.address)
+    console.print(table)
+    console.print(
+        "Watch events land: [bold]pricing-platform status[/]  ·  stop: [bold]pricing-platform down[/]"
+    )
+
+
+def down(settings: Settings, console: Console) -> None:
+    supervisor = Supervisor(settings.local_state_dir)
+    with console.status("stopping the local stack"):
+        stopped = supervisor.shutdown()
+    console.print("stopped" if stopped else "nothing was running")
+
+
+def status_table(settings: Settings) -> Table:
+    supervisor = Supervisor(settings.local_state_dir)
+    table = Table("service", "state", "pid", "uptime / exit", title="local stack")
+    for info in supervisor.processes():
+        state = info["statename"]
+        colour = {"RUNNING": "green", "STARTING": "yellow"}.get(state, "red")
+        table.add_row(info["name"], f"[{colour}]{state}[/]", str(info["pid"] or "-"), info["description"])
+    if not table.rows:
+        table.add_row("(nothing)", "[red]STOPPED[/]", "-", "run `pricing-platform up`")
+    return table
+
+
+def data_table(settings: Settings) -> Table:
+    """Per stream: messages consumed (exact and cheap, from stored offsets), newest event, dead letters."""
+    table = Table("stream", "topic", "messages consumed", "newest event", "dead letters", title="data landed")
+    landed = {
+        Stream.CLICKSTREAM: tables.CLICKSTREAM_EVENTS,
+        Stream.INVENTORY: tables.INVENTORY_EVENTS,
+        Stream.COMPETITOR: tables.COMPETITOR_PRICES,
+    }
+    try:
+        with psycopg.connect(settings.database_conninfo, connect_timeout=3) as conn:
+            for stream, table_name in landed.items():
+                topic = TOPICS[stream].name
+                consumed, letters = conn.execute(
+                    sql.SQL(
+                        "SELECT (SELECT coalesce(sum(next_offset), 0) FROM {offsets} "
+                        "        WHERE topic = %(topic)s AND consumer_group = %(group)s), "
+                        "       (SELECT count(*) FROM {dead} WHERE topic = %(topic)s)"
+                    ).format(
+                        offsets=sql.Identifier(tables.INGEST_OFFSETS),
+                        dead=sql.Identifier(tables.DEAD_LETTERS),
+                    ),
+                    {"topic": topic, "group": consumer_group(stream, settings.kafka_group_prefix)},
+                ).fetchone()
+                # event_time has a descending index: max() reads one entry.
+                newest = conn.execute(
+                    sql.SQL("SELECT max(event_time) FROM {}").format(sql.Identifier(table_name))
+                ).fetchone()[0]
+                age = f"{(datetime.now(UTC) - newest).total_seconds():.1f} s ago" if newest else "-"
+                table.add_row(stream.value, topic, f"{consumed:,}", age, f"{letters:,}")
+    except psycopg.OperationalError as exc:
+        table.add_row("(database unreachable)", "-", "-", str(exc).strip().splitlines()[0], "-")
+    return table
+
+
+def _database_reachable(settings: Settings) -> bool:
+    try:
+        with psycopg.connect(settings.database_conninfo, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reachable after {timeout_s:.0f}s")
+        time.sleep(0.2)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the platform needs on a fresh Debian/Ubuntu machine: the system packages its
+# local servers come from, then the locked Python environment in .venv. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+system_packages=()
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null; then
+  system_packages+=(postgresql)
+fi
+if ((${#system_packages[@]})); then
+  echo "installing system packages: ${system_packages[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${system_packages[@]}"
+fi
+
+if ! python3 -m uv --version >/dev/null 2>&1; then
+  echo "installing uv (Python package manager)"
+  python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+python3 -m uv sync --frozen --quiet
+echo "environment ready: .venv ($(.venv/bin/python --version))"

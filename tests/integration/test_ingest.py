@@ -1,0 +1,346 @@
+"""The ingest path against the real broker and the real PostgreSQL: exactly once, through crashes,
+poison messages, database outages, rebalances and stalled consumers."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pricing_platform.catalog import COMPETITORS, INITIAL_STOCK, PRODUCTS, TOPICS, WAREHOUSES, Stream
+from pricing_platform.events import ClickstreamEvent
+from pricing_platform.settings import Settings
+from tests.support.factories import (
+    CLICK_TOPIC,
+    COMPETITOR_TOPIC,
+    INVENTORY_TOPIC,
+    click,
+    message,
+    minutes_ago,
+    movement,
+    now,
+    price,
+)
+from tests.support.workers import WorkerProcess, produce, scalar, wait_for_count, wait_until
+
+pytestmark = pytest.mark.integration
+
+CLICK_TYPES = ("page_view", "product_view", "add_to_cart", "remove_from_cart", "purchase")
+
+
+@pytest.fixture
+def workers(topics: Settings, tmp_path: Path, artifacts_dir: Path, request: pytest.FixtureRequest):
+    started: list[WorkerProcess] = []
+    log_dir = artifacts_dir / "workers" / request.node.name
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(stream: Stream, name: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(stream, topics, log_dir, name or f"{stream.value}-{len(started)}").start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop_quietly()
+
+
+def random_clicks(n: int, seed: int) -> list[ClickstreamEvent]:
+    rng = random.Random(seed)
+    events = []
+    for _ in range(n):
+        kind = rng.choice(CLICK_TYPES)
+        events.append(click(None if kind == "page_view" else rng.choice(PRODUCTS).product_id, kind))
+    return events
+
+
+def expected_metrics(events: list[ClickstreamEvent]) -> dict[str, tuple[int, int, int, int, Decimal]]:
+    totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, Decimal("0.00")])
+    index = {"product_view": 0, "add_to_cart": 1, "remove_from_cart": 2, "purchase": 3}
+    for e in events:
+        if e.event_type in index:
+            row = totals[e.product_id]  # type: ignore[index]
+            row[index[e.event_type]] += 1
+            if e.event_type == "purchase":
+                row[4] += e.product_price
+    return {pid: tuple(values) for pid, values in totals.items()}  # type: ignore[misc]
+
+
+def stored_metrics(conninfo: str) -> dict[str, tuple[int, int, int, int, Decimal]]:
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT product_id, product_views, cart_adds, cart_removes, purchases, revenue "
+            "FROM product_metrics WHERE product_views + cart_adds + cart_removes + purchases > 0"
+        ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
+
+
+def assert_offsets_at_end(conninfo: str, settings: Settings, stream: Stream, total: int) -> None:
+    stored = scalar(
+        conninfo,
+        "SELECT sum(next_offset) FROM ingest_offsets WHERE topic = %s AND consumer_group = %s",
+        (TOPICS[stream].name, f"{settings.kafka_group_prefix}-{stream.value}"),
+    )
+    assert stored == total, f"offsets cover {stored} messages, {total} were produced"
+
+
+def stock_consistent(conninfo: str) -> list[tuple]:
+    """Slots whose stock differs from the sum of their applied movements (must be empty)."""
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            """
+            SELECT s.product_id, s.warehouse_id, s.current_stock, coalesce(sum(e.quantity_change), 0)
+            FROM inventory_state s
+            LEFT JOIN inventory_events e
+              ON e.product_id = s.product_id AND e.warehouse_id = s.warehouse_id AND e.status = 'applied'
+            GROUP BY 1, 2, 3
+            HAVING s.current_stock <> coalesce(sum(e.quantity_change), 0)
+            """
+        ).fetchall()
+
+
+def test_every_stream_lands_exactly_once_with_derived_state(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    clicks = random_clicks(3000, seed=1)
+    replayed = clicks[:200]  # a producer that re-sends events it already sent: same event ids
+    rng = random.Random(2)
+    moves = [
+        movement(rng.choice(PRODUCTS).product_id, rng.choice(WAREHOUSES), "stock_received", 5)
+        for _ in range(300)
+    ]
+    prices = [
+        price(p.product_id, c, str(p.base_price - 10), at=minutes_ago(i))
+        for i, (p, c) in enumerate((p, c) for p in PRODUCTS for c in COMPETITORS)
+    ]
+    produce(topics, [message(CLICK_TOPIC, e) for e in clicks + replayed])
+    produce(topics, [message(INVENTORY_TOPIC, e) for e in moves])
+    produce(topics, [message(COMPETITOR_TOPIC, e) for e in prices])
+
+    running = [workers(stream) for stream in Stream]
+    wait_for_count(db, "clickstream_events", len(clicks), logs=running[0].log)
+    wait_for_count(db, "inventory_events", len(WAREHOUSES) * len(PRODUCTS) + len(moves), logs=running[1].log)
+    wait_for_count(db, "competitor_prices", len(prices), logs=running[2].log)
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(clicks) + len(replayed))
+    time.sleep(1)  # a late double-apply would show up now
+
+    assert scalar(db, "SELECT count(*) FROM clickstream_events") == len(clicks)
+    assert stored_metrics(db) == expected_metrics(clicks)
+    received = Counter((m.product_id, m.warehouse_id) for m in moves)
+    with psycopg.connect(db) as conn:
+        stock = dict(
+            ((p, w), s)
+            for p, w, s in conn.execute("SELECT product_id, warehouse_id, current_stock FROM inventory_state")
+        )
+        latest = conn.execute(
+            "SELECT count(*), sum(competitor_price) FROM competitor_prices_latest"
+        ).fetchone()
+    assert stock == {
+        (p.product_id, w): INITIAL_STOCK + 5 * received[(p.product_id, w)]
+        for p in PRODUCTS
+        for w in WAREHOUSES
+    }
+    assert stock_consistent(db) == []
+    assert latest == (len(PRODUCTS) * len(COMPETITORS), sum(e.competitor_price for e in prices))
+    assert scalar(db, "SELECT count(*) FROM dead_letters") == 0
+    for worker in running:
+        assert worker.terminate() == 0, worker.log()[-2000:]
+
+
+def test_sigkill_mid_stream_then_restart_leaves_exact_counts(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    clicks = random_clicks(60_000, seed=3)
+    producer = threading.Thread(target=produce, args=(topics, (message(CLICK_TOPIC, e) for e in clicks)))
+    producer.start()
+    first = workers(Stream.CLICKSTREAM, "victim")
+    wait_until(
+        lambda: (scalar(db, "SELECT count(*) FROM clickstream_events") or 0) > 0, 60, "first rows", first.log
+    )
+    first.kill()
+    landed_at_kill = scalar(db, "SELECT count(*) FROM clickstream_events")
+    producer.join()
+    second = workers(Stream.CLICKSTREAM, "successor")
+    wait_for_count(db, "clickstream_events", len(clicks), timeout_s=120, logs=second.log)
+    assert landed_at_kill < len(clicks), "the kill must happen mid-stream for this test to mean anything"
+    assert stored_metrics(db) == expected_metrics(clicks)
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(clicks))
+
+
+def test_poison_messages_are_dead_lettered_and_the_partition_keeps_moving(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    good = [click("P001", "purchase") for _ in range(20)]
+    future = click("P001", "product_view", at=now() + timedelta(hours=2))
+    unknown_product = message(CLICK_TOPIC, click("P001", "purchase"))[2].replace(b'"P001"', b'"P999"')
+    poison: list[tuple[str, bytes | None, bytes | None]] = [
+        (CLICK_TOPIC, b"P001", b'{"event_id": "not json'),
+        (CLICK_TOPIC, b"P001", b'{"event_id": 5}'),
+        (CLICK_TOPIC, b"P001", b"\xff\xfe binary junk"),
+        (CLICK_TOPIC, b"P001", None),
+        (CLICK_TOPIC, b"P001", unknown_product),
+        message(CLICK_TOPIC, future),
+    ]
+    interleaved = (
+        [message(CLICK_TOPIC, e) for e in good[:10]] + poison + [message(CLICK_TOPIC, e) for e in good[10:]]
+    )
+    produce(topics, interleaved)
+
+    worker = workers(Stream.CLICKSTREAM)
+    wait_for_count(db, "dead_letters", len(poison), logs=worker.log)
+    wait_for_count(db, "clickstream_events", len(good), logs=worker.log)
+    with psycopg.connect(db) as conn:
+        letters = conn.execute(
+            "SELECT error_kind, reason, payload FROM dead_letters ORDER BY kafka_offset"
+        ).fetchall()
+    kinds = [kind for kind, _, _ in letters]
+    reasons = " | ".join(reason for _, reason, _ in letters)
+    assert kinds == ["malformed", "malformed", "malformed", "malformed", "contract", "contract"]
+    assert "unknown product_id 'P999'" in reasons
+    assert "in the future" in reasons
+    assert letters[0][2] == b'{"event_id": "not json', "the raw payload is kept for replay"
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(interleaved))
+    assert stored_metrics(db)["P001"][3] == len(good)
+
+
+def test_postgres_outage_mid_stream_loses_nothing(topics: Settings, workers, postgres) -> None:
+    db = topics.database_conninfo
+    before, during = random_clicks(5000, seed=4), random_clicks(5000, seed=5)
+    produce(topics, [message(CLICK_TOPIC, e) for e in before])
+    worker = workers(Stream.CLICKSTREAM)
+    wait_for_count(db, "clickstream_events", len(before), logs=worker.log)
+    postgres.stop()
+    try:
+        produce(topics, [message(CLICK_TOPIC, e) for e in during])
+        time.sleep(4)
+        assert worker.alive(), "the worker must ride out the outage, not crash"
+    finally:
+        postgres.start()
+    wait_for_count(db, "clickstream_events", len(before) + len(during), timeout_s=90, logs=worker.log)
+    assert stored_metrics(db) == expected_metrics(before + during)
+    assert "database error, retrying" in worker.log()
+
+
+def test_negative_stock_movements_are_rejected_and_stock_stays_consistent(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    slot = ("P013", "WH-LAGOS")
+    sequence = [
+        movement(*slot, "sale", -400),  # 500 → 100
+        movement(*slot, "sale", -150),  # rejected: would be -50
+        movement(*slot, "stock_received", 50),  # → 150
+        movement(*slot, "stock_damaged", -150),  # → 0
+        movement(*slot, "sale", -1),  # rejected
+    ]
+    produce(topics, [message(INVENTORY_TOPIC, e) for e in sequence])
+    worker = workers(Stream.INVENTORY)
+    wait_for_count(db, "inventory_events", 90 + len(sequence), logs=worker.log)
+    with psycopg.connect(db) as conn:
+        stock = conn.execute(
+            "SELECT current_stock FROM inventory_state WHERE product_id = %s AND warehouse_id = %s", slot
+        ).fetchone()
+        audit = conn.execute(
+            "SELECT quantity_change, status, stock_after, reject_reason FROM inventory_events "
+            "WHERE event_id = ANY(%s)",
+            ([e.event_id for e in sequence],),
+        ).fetchall()
+    assert stock == (0,)
+    by_change = {(q, status): (after, reason) for q, status, after, reason in audit}
+    assert by_change[(-150, "rejected")][0] == 100
+    assert "below zero" in by_change[(-150, "rejected")][1]
+    assert (-1, "rejected") in by_change
+    assert sorted(status for _, status, _, _ in audit) == ["applied"] * 3 + ["rejected"] * 2
+    assert stock_consistent(db) == []
+
+
+LATEST_TECHMART_P002 = (
+    "SELECT competitor_price FROM competitor_prices_latest "
+    "WHERE product_id = 'P002' AND competitor_name = 'TechMart'"
+)
+
+
+def test_out_of_order_competitor_prices_never_overwrite_a_newer_latest(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    newest = price("P002", "TechMart", "1100.00", at=minutes_ago(1))
+    older_same_batch = price("P002", "TechMart", "1000.00", at=minutes_ago(30))
+    produce(topics, [message(COMPETITOR_TOPIC, e) for e in (newest, older_same_batch)])
+    worker = workers(Stream.COMPETITOR)
+    wait_for_count(db, "competitor_prices", 2, logs=worker.log)
+    late = price("P002", "TechMart", "900.00", at=minutes_ago(60))  # arrives in a later batch
+    produce(topics, [message(COMPETITOR_TOPIC, late)])
+    wait_for_count(db, "competitor_prices", 3, logs=worker.log)
+    latest = scalar(db, LATEST_TECHMART_P002)
+    assert latest == Decimal("1100.00")
+    fresher = price("P002", "TechMart", "1050.00")
+    produce(topics, [message(COMPETITOR_TOPIC, fresher)])
+    wait_for_count(db, "competitor_prices", 4, logs=worker.log)
+    wait_until(
+        lambda: scalar(db, LATEST_TECHMART_P002) == Decimal("1050.00"),
+        10,
+        "a newer observation to move the latest price",
+    )
+
+
+ASSIGNED = re.compile(r": assigned (.*)$", re.MULTILINE)
+
+
+def last_assignment(log: str) -> set[int]:
+    found = ASSIGNED.findall(log)
+    if not found or found[-1] == "nothing":
+        return set()
+    return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])}
+
+
+def test_two_workers_split_partitions_and_land_everything_once(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    a, b = workers(Stream.CLICKSTREAM, "a"), workers(Stream.CLICKSTREAM, "b")
+    wait_until(
+        lambda: bool(last_assignment(a.log()) and last_assignment(b.log())),
+        60,
+        "both workers to own partitions",
+        lambda: a.log()[-1500:] + b.log()[-1500:],
+    )
+    clicks = random_clicks(30_000, seed=6)
+    produce(topics, [message(CLICK_TOPIC, e) for e in clicks])
+    wait_for_count(db, "clickstream_events", len(clicks), timeout_s=90, logs=lambda: a.log() + b.log())
+    owned_a, owned_b = last_assignment(a.log()), last_assignment(b.log())
+    assert owned_a and owned_b and not owned_a & owned_b and owned_a | owned_b == set(range(6))
+    assert stored_metrics(db) == expected_metrics(clicks)
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(clicks))
+
+
+def test_consumer_stalled_past_its_session_commits_nothing_stale(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    a, b = workers(Stream.CLICKSTREAM, "stalled"), workers(Stream.CLICKSTREAM, "healthy")
+    wait_until(
+        lambda: last_assignment(a.log()) and last_assignment(b.log()), 60, "both workers to own partitions"
+    )
+    clicks = random_clicks(40_000, seed=7)
+    stop_producing = threading.Event()
+
+    def trickle() -> None:
+        for start in range(0, len(clicks), 2000):
+            produce(topics, [message(CLICK_TOPIC, e) for e in clicks[start : start + 2000]])
+            if stop_producing.wait(0.5):
+                return
+
+    producer = threading.Thread(target=trickle)
+    producer.start()
+    try:
+        wait_until(lambda: (scalar(db, "SELECT count(*) FROM clickstream_events") or 0) > 2000, 60, "rows")
+        a.signal(signal.SIGSTOP)
+        time.sleep(topics.kafka_session_timeout_ms / 1000 + 6)  # healthy worker takes over the partitions
+        a.signal(signal.SIGCONT)
+        producer.join()
+    finally:
+        stop_producing.set()
+        a.signal(signal.SIGCONT)
+    wait_for_count(db, "clickstream_events", len(clicks), timeout_s=120, logs=lambda: a.log() + b.log())
+    time.sleep(2)
+    assert scalar(db, "SELECT count(*) FROM clickstream_events") == len(clicks)
+    assert stored_metrics(db) == expected_metrics(clicks)
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(clicks))

@@ -1,0 +1,78 @@
+"""Hand-built contract events for tests that need exact control over content and order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from pricing_platform.catalog import PRODUCTS_BY_ID, TOPICS, Stream
+from pricing_platform.events import ENCODER, ClickstreamEvent, CompetitorPriceEvent, InventoryEvent
+
+CLICK_TOPIC = TOPICS[Stream.CLICKSTREAM].name
+INVENTORY_TOPIC = TOPICS[Stream.INVENTORY].name
+COMPETITOR_TOPIC = TOPICS[Stream.COMPETITOR].name
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def click(
+    product_id: str | None, event_type: str = "product_view", *, at: datetime | None = None
+) -> ClickstreamEvent:
+    product = PRODUCTS_BY_ID[product_id] if product_id else None
+    return ClickstreamEvent(
+        event_id=uuid.uuid4(),
+        user_id="U00001",
+        session_id=uuid.uuid4(),
+        event_type=event_type,  # type: ignore[arg-type]
+        product_id=product_id,
+        product_name=product.name if product else None,
+        product_category=product.category.value if product else None,  # type: ignore[arg-type]
+        product_price=product.base_price if product and event_type != "page_view" else None,
+        device_type="mobile",
+        timestamp=at or now(),
+    )
+
+
+def movement(
+    product_id: str, warehouse_id: str, event_type: str, quantity: int, *, at: datetime | None = None
+) -> InventoryEvent:
+    return InventoryEvent(
+        event_id=uuid.uuid4(),
+        product_id=product_id,
+        warehouse_id=warehouse_id,
+        event_type=event_type,  # type: ignore[arg-type]
+        quantity_change=quantity,
+        timestamp=at or now(),
+    )
+
+
+def price(
+    product_id: str, competitor: str, competitor_price: str, *, at: datetime | None = None
+) -> CompetitorPriceEvent:
+    ours = PRODUCTS_BY_ID[product_id].base_price
+    theirs = Decimal(competitor_price)
+    difference = theirs - ours
+    return CompetitorPriceEvent(
+        event_id=uuid.uuid4(),
+        product_id=product_id,
+        competitor_name=competitor,
+        competitor_price=theirs,
+        our_price=ours,
+        price_difference=difference,
+        price_difference_pct=(difference / ours * 100).quantize(Decimal("0.01")),
+        timestamp=at or now(),
+    )
+
+
+def message(
+    topic: str, event: ClickstreamEvent | InventoryEvent | CompetitorPriceEvent
+) -> tuple[str, bytes, bytes]:
+    key = getattr(event, "product_id", None) or str(getattr(event, "session_id", ""))
+    return topic, key.encode(), ENCODER.encode(event)
+
+
+def minutes_ago(n: float) -> datetime:
+    return now() - timedelta(minutes=n)
