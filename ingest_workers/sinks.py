@@ -57,11 +57,11 @@ class ClickstreamSink:
 
     event_type: ClassVar[type] = ClickstreamEvent
     # Struct fields in declaration order are the table's columns (timestamp → event_time).
-    _COPY = sql.SQL(
+    COPY = sql.SQL(
         "COPY {} (event_id, user_id, session_id, event_type, product_id, product_name, product_category, "
         "product_price, device_type, event_time) FROM STDIN (FORMAT BINARY)"
     ).format(sql.Identifier(tables.CLICKSTREAM_EVENTS))
-    _TYPES = ("uuid", "text", "uuid", "text", "text", "text", "text", "numeric", "text", "timestamptz")
+    COPY_TYPES = ("uuid", "text", "uuid", "text", "text", "text", "text", "numeric", "text", "timestamptz")
     _METRICS = sql.SQL(
         """
         INSERT INTO {metrics} AS m (product_id, product_views, cart_adds, cart_removes, purchases, revenue,
@@ -100,8 +100,8 @@ class ClickstreamSink:
 
     def _copy(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> None:
         astuple = msgspec.structs.astuple
-        with cur.copy(self._COPY) as copy:
-            copy.set_types(self._TYPES)
+        with cur.copy(self.COPY) as copy:
+            copy.set_types(self.COPY_TYPES)
             write_row = copy.write_row
             for event in events:
                 write_row(astuple(event))

@@ -145,6 +145,7 @@ class IngestWorker:
             "max.poll.interval.ms": s.kafka_max_poll_interval_ms,
             # librdkafka's 1 s default stalls a batch consumer between fetches.
             "fetch.queue.backoff.ms": 10,
+            "fetch.wait.max.ms": s.kafka_fetch_wait_max_ms,
             "partition.assignment.strategy": "range",
         }
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(500, ge=100)
     kafka_max_poll_interval_ms: int = Field(60000, ge=1000)
+    # Upper bound on how long the broker may hold an empty fetch. Apache Kafka answers as soon as data
+    # arrives; the local broker waits the full time, so this bounds event→row latency there.
+    kafka_fetch_wait_max_ms: int = Field(50, ge=0)
     topic_replication_factor: int = Field(1, ge=1)
     kafka_group_prefix: str = Field("pricing-ingest", description="consumer groups are PREFIX-<stream>")
 

@@ -182,13 +182,15 @@ def run_simulators(
     count: int | None,
     seed: int,
     progress: bool = True,
+    producer_overrides: dict[str, Any] | None = None,
 ) -> dict[Stream, int]:
     """Produce the selected streams to their topics; return the events the broker acknowledged per stream.
 
     `rate` is events/s per stream (None: as fast as possible); `count` ends the run after that many
     events per stream (None: run until SIGINT/SIGTERM). With clickstream and inventory both selected,
     each purchase's `sale` goes to the inventory topic and counts toward its rate and count; once the
-    inventory stream has reached `count`, later purchases get no sale.
+    inventory stream has reached `count`, later purchases get no sale. `producer_overrides` are
+    librdkafka settings merged over `producer_config` (e.g. a shorter `message.timeout.ms`).
 
     Raises RuntimeError after flushing if any event failed delivery.
     """
@@ -203,7 +205,7 @@ def run_simulators(
     simulation = Simulation(selected, seed=seed, clock=utc_now)
     deliveries = _Deliveries(selected)
     sent = dict.fromkeys(selected, 0)
-    producer = Producer(producer_config(settings))
+    producer = Producer({**producer_config(settings), **(producer_overrides or {})})
     stop = _Stop()
     with _stop_on_signals(stop), _Status(selected, sent, deliveries, progress) as status:
         completed = False
