@@ -285,7 +285,7 @@ def main(
         table.add_row("  flood producer rate (reference)", f"{produce_rate:,.0f} events/s")
     if latencies:
         table.add_row(
-            f"event → visible row at {latency_rate:,}/s, {latency_workers} worker(s), {len(latencies):,} events",
+            f"event → visible row, {latency_rate:,}/s, {latency_workers} worker(s), {len(latencies):,} rows",
             " · ".join(
                 f"{name} {value * 1000:,.0f} ms"
                 for name, value in (

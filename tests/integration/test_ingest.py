@@ -11,7 +11,6 @@ import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,27 +29,11 @@ from tests.support.factories import (
     now,
     price,
 )
-from tests.support.workers import WorkerProcess, produce, scalar, wait_for_count, wait_until
+from tests.support.workers import produce, scalar, stock_consistent, wait_for_count, wait_until
 
 pytestmark = pytest.mark.integration
 
 CLICK_TYPES = ("page_view", "product_view", "add_to_cart", "remove_from_cart", "purchase")
-
-
-@pytest.fixture
-def workers(topics: Settings, tmp_path: Path, artifacts_dir: Path, request: pytest.FixtureRequest):
-    started: list[WorkerProcess] = []
-    log_dir = artifacts_dir / "workers" / request.node.name
-    log_dir.mkdir(parents=True, exist_ok=True)
-
-    def start(stream: Stream, name: str | None = None) -> WorkerProcess:
-        worker = WorkerProcess(stream, topics, log_dir, name or f"{stream.value}-{len(started)}").start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop_quietly()
 
 
 def random_clicks(n: int, seed: int) -> list[ClickstreamEvent]:
@@ -90,21 +73,6 @@ def assert_offsets_at_end(conninfo: str, settings: Settings, stream: Stream, tot
         (TOPICS[stream].name, f"{settings.kafka_group_prefix}-{stream.value}"),
     )
     assert stored == total, f"offsets cover {stored} messages, {total} were produced"
-
-
-def stock_consistent(conninfo: str) -> list[tuple]:
-    """Slots whose stock differs from the sum of their applied movements (must be empty)."""
-    with psycopg.connect(conninfo) as conn:
-        return conn.execute(
-            """
-            SELECT s.product_id, s.warehouse_id, s.current_stock, coalesce(sum(e.quantity_change), 0)
-            FROM inventory_state s
-            LEFT JOIN inventory_events e
-              ON e.product_id = s.product_id AND e.warehouse_id = s.warehouse_id AND e.status = 'applied'
-            GROUP BY 1, 2, 3
-            HAVING s.current_stock <> coalesce(sum(e.quantity_change), 0)
-            """
-        ).fetchall()
 
 
 def test_every_stream_lands_exactly_once_with_derived_state(topics: Settings, workers) -> None:

@@ -143,3 +143,18 @@ def wait_for_count(
     wait_until(
         reached, timeout_s, f"{expected} rows in {table}", lambda: f"last count {last[0]}\n{logs()[-3000:]}"
     )
+
+
+def stock_consistent(conninfo: str) -> list[tuple]:
+    """Slots whose stock differs from the sum of their applied movements (must be empty)."""
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            """
+            SELECT s.product_id, s.warehouse_id, s.current_stock, coalesce(sum(e.quantity_change), 0)
+            FROM inventory_state s
+            LEFT JOIN inventory_events e
+              ON e.product_id = s.product_id AND e.warehouse_id = s.warehouse_id AND e.status = 'applied'
+            GROUP BY 1, 2, 3
+            HAVING s.current_stock <> coalesce(sum(e.quantity_change), 0)
+            """
+        ).fetchall()

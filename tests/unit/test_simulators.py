@@ -1,28 +1,24 @@
-"""The simulators without a broker: determinism, the event contract, realistic shapes, and the run loop
-against an in-memory stand-in for the Kafka producer."""
+"""The simulators without a broker: determinism, the event contract, realistic shapes, and the run loop's
+argument checks and producer settings. Producing to the real broker is tested in
+tests/integration/test_simulators_run.py."""
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import signal
 import statistics
-import threading
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice, pairwise
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import msgspec
 import pytest
-from prometheus_client import REGISTRY
 
-from pricing_platform.catalog import CENT, INITIAL_STOCK, PRODUCTS_BY_ID, TOPICS, WAREHOUSES, Stream
+from pricing_platform.catalog import CENT, INITIAL_STOCK, PRODUCTS_BY_ID, WAREHOUSES, Stream
 from pricing_platform.events import (
     DECODERS,
     ENCODER,
@@ -40,7 +36,7 @@ from pricing_platform.simulators import (
     contract_violation_of,
     stepping_clock,
 )
-from pricing_platform.simulators import run as run_module
+from pricing_platform.simulators.run import producer_config, run_simulators
 from pricing_platform.simulators.world import EventIds, random_uuid4, uuid_from_int, weighted_table
 
 E = TypeVar("E", ClickstreamEvent, InventoryEvent, CompetitorPriceEvent)
@@ -532,161 +528,16 @@ def test_competitor_price_arithmetic_is_exact_to_the_cent() -> None:
         assert event.price_difference_pct == expected_pct
 
 
-# --- run loop (in-memory producer) ---------------------------------------------------------------
+# --- run loop: arguments and producer settings (producing is tested against the real broker in
+# tests/integration/test_simulators_run.py) -------------------------------------------------------
 
 
-class FakeProducer:
-    """Stands in for confluent_kafka.Producer: queues messages and acknowledges them on poll/flush."""
-
-    max_queue = 1_000_000
-    fail_every = 0
-    instances: ClassVar[list[FakeProducer]] = []
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.queue: list[tuple[str, bytes, bytes, Any]] = []
-        self.delivered: list[tuple[str, bytes, bytes]] = []
-        self.buffer_errors = 0
-        self.attempts = 0
-        type(self).instances.append(self)
-
-    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Any) -> None:
-        if len(self.queue) >= self.max_queue:
-            self.buffer_errors += 1
-            raise BufferError("Local: Queue full")
-        self.queue.append((topic, key, value, on_delivery))
-
-    def poll(self, timeout: float | None = None) -> int:
-        return self._deliver()
-
-    def flush(self, timeout: float | None = None) -> int:
-        self._deliver()
-        return 0
-
-    def __len__(self) -> int:
-        return len(self.queue)
-
-    def _deliver(self) -> int:
-        queued, self.queue = self.queue, []
-        for topic, key, value, on_delivery in queued:
-            self.attempts += 1
-            if self.fail_every and self.attempts % self.fail_every == 0:
-                on_delivery("KafkaError{code=_MSG_TIMED_OUT}", None)
-            else:
-                self.delivered.append((topic, key, value))
-                on_delivery(None, None)
-        return len(queued)
-
-
-@pytest.fixture
-def fake_producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
-    class Producer(FakeProducer):
-        instances: ClassVar[list[FakeProducer]] = []
-
-    monkeypatch.setattr(run_module, "Producer", Producer)
-    return Producer
-
-
-def run(streams: Any = ALL_STREAMS, **kwargs: Any) -> dict[Stream, int]:
-    options: dict[str, Any] = {"rate": None, "count": 2000, "seed": 1, "progress": False}
-    options.update(kwargs)
-    return run_module.run_simulators(
-        streams, settings=Settings(kafka_bootstrap_servers="127.0.0.1:1"), **options
-    )
-
-
-def produced_total(stream: Stream) -> float:
-    value = REGISTRY.get_sample_value("pricing_simulator_events_produced_total", {"stream": stream.value})
-    return value or 0.0
-
-
-def test_run_produces_count_per_stream_with_sales_on_the_inventory_topic(
-    fake_producer: type[FakeProducer],
-) -> None:
-    before = {s: produced_total(s) for s in ALL_STREAMS}
-    produced = run(count=3000)
-    assert produced == dict.fromkeys(ALL_STREAMS, 3000)
-    assert {s: produced_total(s) - before[s] for s in ALL_STREAMS} == dict.fromkeys(ALL_STREAMS, 3000)
-
-    (producer,) = fake_producer.instances
-    assert producer.config["enable.idempotence"] in (True, "true")
-    assert (producer.config["acks"], producer.config["compression.type"], producer.config["linger.ms"]) == (
-        "all",
-        "lz4",
-        20,
-    )
-    assert producer.config["bootstrap.servers"] == "127.0.0.1:1"
-    assert int(producer.config["queue.buffering.max.messages"]) >= 500_000
-    by_topic: dict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
-    for topic, key, value in producer.delivered:
-        by_topic[topic].append((key, value))
-    assert {t: len(m) for t, m in by_topic.items()} == {TOPICS[s].name: 3000 for s in ALL_STREAMS}
-
-    decode_click = msgspec.json.Decoder(ClickstreamEvent).decode
-    decode_inventory = msgspec.json.Decoder(InventoryEvent).decode
-    purchases = [
-        e.product_id
-        for e in (decode_click(v) for _, v in by_topic[TOPICS[Stream.CLICKSTREAM].name])
-        if e.event_type == "purchase"
-    ]
-    sales = [
-        e.product_id
-        for e in (decode_inventory(v) for _, v in by_topic[TOPICS[Stream.INVENTORY].name])
-        if e.event_type == "sale"
-    ]
-    # Sales are exactly the purchases, in order, until the inventory stream reached its count.
-    assert sales and sales == purchases[: len(sales)]
-
-
-def test_run_retries_when_the_local_queue_is_full(fake_producer: type[FakeProducer]) -> None:
-    fake_producer.max_queue = 50
-    assert run([Stream.COMPETITOR], count=1000) == {Stream.COMPETITOR: 1000}
-    (producer,) = fake_producer.instances
-    assert producer.buffer_errors > 0 and len(producer.delivered) == 1000
-
-
-def test_run_raises_when_deliveries_fail(fake_producer: type[FakeProducer]) -> None:
-    fake_producer.fail_every = 100
-    with pytest.raises(RuntimeError, match=r"10 simulated event\(s\) failed delivery.*_MSG_TIMED_OUT"):
-        run([Stream.INVENTORY], count=1000)
-
-
-def test_run_paces_to_the_rate_without_busy_waiting(fake_producer: type[FakeProducer]) -> None:
-    wall, cpu = time.monotonic(), time.process_time()
-    assert run([Stream.COMPETITOR, Stream.INVENTORY], rate=100.0, count=40) == {
-        Stream.COMPETITOR: 40,
-        Stream.INVENTORY: 40,
-    }
-    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
-    assert 0.35 <= wall < 3.0  # event 40 is due 0.39 s in
-    assert cpu < 0.5 * wall
-
-
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs signals")
-def test_run_stops_cleanly_on_sigterm(fake_producer: type[FakeProducer]) -> None:
-    previous = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
-    try:
-        produced = run([Stream.CLICKSTREAM], rate=2000.0, count=None)
-    finally:
-        timer.cancel()
-    (producer,) = fake_producer.instances
-    assert 0 < produced[Stream.CLICKSTREAM] == len(producer.delivered)
-    assert not producer.queue
-    assert signal.getsignal(signal.SIGTERM) is previous
-
-
-def test_run_with_progress_display(
-    fake_producer: type[FakeProducer], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run([Stream.COMPETITOR], count=100, progress=True) == {Stream.COMPETITOR: 100}
-    assert "competitor" in capsys.readouterr().err
-
-
-def test_run_with_count_zero_produces_nothing(fake_producer: type[FakeProducer]) -> None:
-    assert run(count=0) == dict.fromkeys(ALL_STREAMS, 0)
-    assert fake_producer.instances[0].delivered == []
+def test_producer_config_is_idempotent_batched_and_roomy() -> None:
+    config = producer_config(Settings(kafka_bootstrap_servers="127.0.0.1:1"))
+    assert config["bootstrap.servers"] == "127.0.0.1:1"
+    assert config["enable.idempotence"] in (True, "true")
+    assert (config["acks"], config["compression.type"], config["linger.ms"]) == ("all", "lz4", 20)
+    assert int(config["queue.buffering.max.messages"]) >= 500_000
 
 
 @pytest.mark.parametrize(
@@ -698,9 +549,11 @@ def test_run_with_count_zero_produces_nothing(fake_producer: type[FakeProducer])
         ({"streams": []}, "no streams"),
     ],
 )
-def test_run_rejects_bad_arguments(
-    fake_producer: type[FakeProducer], kwargs: dict[str, Any], message: str
-) -> None:
-    streams = kwargs.pop("streams", ALL_STREAMS)
+def test_run_rejects_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
+    # Checked before any producer exists, so no broker is needed (none listens on port 1).
+    options: dict[str, Any] = {"streams": ALL_STREAMS, "rate": None, "count": 10, "seed": 1, **kwargs}
+    streams = options.pop("streams")
     with pytest.raises(ValueError, match=message):
-        run(streams, **kwargs)
+        run_simulators(
+            streams, settings=Settings(kafka_bootstrap_servers="127.0.0.1:1"), progress=False, **options
+        )
