@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Annotated
 
@@ -87,7 +88,7 @@ def simulate(
     rate: Annotated[float | None, typer.Option(help="events/s per stream (default SIMULATOR_RATE)")] = None,
     max_rate: Annotated[bool, typer.Option("--max", help="as fast as the machine allows")] = False,
     count: Annotated[int | None, typer.Option(help="stop after N events per stream")] = None,
-    seed: Annotated[int, typer.Option(help="random seed: same seed, same events")] = 42,
+    seed: Annotated[int | None, typer.Option(help="same seed, same events (default: a fresh one)")] = None,
     progress: Annotated[bool, typer.Option(help="live events/s display")] = True,
 ) -> None:
     """Produce realistic shop events to the raw topics."""
@@ -95,6 +96,9 @@ def simulate(
 
     _configure_logging()
     settings = get_settings()
+    if seed is None:
+        seed = secrets.randbits(32)
+    logging.getLogger(__name__).info("simulating %s with --seed %s", stream, seed)
     if stream == "all":
         streams = list(Stream)
     else:
