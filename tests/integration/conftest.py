@@ -1,0 +1,31 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pricing_platform.catalog import Stream
+from pricing_platform.settings import Settings
+from tests.support.workers import WorkerProcess
+
+
+@pytest.fixture
+def workers(
+    topics: Settings, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts real ingest worker processes on this test's topics and database; kills leftovers after."""
+    started: list[WorkerProcess] = []
+    log_dir = artifacts_dir / "workers" / request.node.name
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(stream: Stream, name: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(stream, topics, log_dir, name or f"{stream.value}-{len(started)}").start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop_quietly()
