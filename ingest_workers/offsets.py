@@ -67,3 +67,12 @@ def advance(
             )
         if cur.rowcount != 1:
             raise Fenced(topic, partition, expected)
+
+
+def forget_positions(conn: psycopg.Connection, topics: list[str]) -> int:
+    """Drop the stored positions of `topics` (all groups), for topics that were recreated empty: their
+    offsets start again at 0. Returns how many partition positions were dropped."""
+    with conn.transaction():
+        return conn.execute(
+            sql.SQL("DELETE FROM {} WHERE topic = ANY(%s)").format(_TABLE), (topics,)
+        ).rowcount

@@ -19,6 +19,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
+from ingest_workers.offsets import forget_positions
 from pricing_platform.catalog import TOPICS, Stream, consumer_group
 from pricing_platform.db import migrate, seed, tables
 from pricing_platform.localstack.broker import broker_argv
@@ -120,6 +121,9 @@ def up(settings: Settings, console: Console) -> None:
         status.update("starting the process manager")
         supervisor.start_daemon()
         status.update("starting PostgreSQL and the broker")
+        # The embedded broker keeps topics in memory: one that starts now serves new, empty topics whose
+        # offsets restart at 0, so positions stored against the previous broker must not be resumed from.
+        fresh_broker = settings.local_broker and not supervisor.is_running(f"{INFRA}:broker")
         supervisor.start_group(INFRA)
         if settings.local_postgres:
             pg = local_postgres(settings)
@@ -133,6 +137,10 @@ def up(settings: Settings, console: Console) -> None:
         migrate.upgrade(settings.database_conninfo)
         with psycopg.connect(settings.database_conninfo) as conn:
             seed.seed_catalog(conn)
+            if fresh_broker:
+                forgotten = forget_positions(conn, [t.name for t in TOPICS.values()])
+                if forgotten:
+                    console.print(f"new in-memory broker: {forgotten} stored partition positions reset")
         status.update("creating topics")
         ensure_topics(settings)
         status.update("starting ingest workers and simulators")

@@ -116,6 +116,15 @@ class Supervisor:
                 raise RuntimeError(f"supervisord did not start; see {self.log_dir / 'supervisord.log'}")
             time.sleep(0.1)
 
+    def is_running(self, name: str) -> bool:
+        """`name` is "group:program"."""
+        if not self.running():
+            return False
+        try:
+            return self.rpc().getProcessInfo(name)["statename"] == "RUNNING"
+        except xmlrpc.client.Fault:
+            return False
+
     def start_group(self, group: str) -> None:
         self.rpc().startProcessGroup(group, True)
 

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -68,6 +69,11 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
         with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
             return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
 
+    def landed_since(moment: datetime) -> int:
+        with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+            query = "SELECT count(*) FROM clickstream_events WHERE ingested_at > %s"
+            return conn.execute(query, (moment,)).fetchone()[0]  # type: ignore[index]
+
     wait_until(lambda: landed("clickstream_events") > 50, 60, "clickstream events from the simulators")
     wait_until(lambda: landed("competitor_prices") > 50, 30, "competitor prices")
     wait_until(lambda: landed("inventory_events") > 90 + 50, 30, "inventory movements")
@@ -87,6 +93,23 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
 
     stopped = _cli(stack_env, "down")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
+
+    # Restart: the in-memory broker comes back empty, the database keeps its rows; ingest must resume
+    # on the new topics from their start instead of from positions of the old broker.
+    restart_time = datetime.now(UTC)
+    restarted = _cli(stack_env, "up")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "stored partition positions reset" in restarted.stdout
+    wait_until(lambda: landed_since(restart_time) > 50, 60, "events after the restart")
+    with psycopg.connect(stack_env["DATABASE_URL"]) as conn:  # one snapshot: rows and offsets commit together
+        consumed, rows = conn.execute(
+            "SELECT (SELECT sum(next_offset) FROM ingest_offsets WHERE topic = 'raw.clickstream'), "
+            "(SELECT count(*) FROM clickstream_events WHERE ingested_at > %s)",
+            (restart_time,),
+        ).fetchone()  # type: ignore[misc]
+    assert consumed == rows, "positions count the new topics' messages from 0"
+
+    assert _cli(stack_env, "down").returncode == 0
     after = _cli(stack_env, "status")
     assert "RUNNING" not in after.stdout
     with pytest.raises(psycopg.OperationalError):
