@@ -19,7 +19,9 @@ class DeadLetter:
     offset: int
     key: bytes | None
     payload: bytes | None
-    error_kind: str  # "malformed" (not JSON / wrong types) or "contract" (breaks a business rule)
+    # "malformed" (not JSON / wrong types), "contract" (breaks a business rule) or "database" (valid by the
+    # contract, refused by a database constraint, e.g. a value out of a column's range)
+    error_kind: str
     reason: str
     message_timestamp: datetime | None
 
@@ -27,6 +29,8 @@ class DeadLetter:
 @dataclass(slots=True)
 class Batch:
     events: list[Any] = field(default_factory=list)
+    # the message each event came from, same order: a dead letter must carry its raw bytes and position
+    sources: list[Message] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # partition → (first offset, last offset) consumed in this batch
     ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -53,6 +57,7 @@ def build_batch(
     batch = Batch()
     ranges = batch.ranges
     events = batch.events
+    sources = batch.sources
     for message in messages:
         partition = message.partition()
         if not owned(partition):
@@ -81,4 +86,17 @@ def build_batch(
             )
             continue
         events.append(event)
+        sources.append(message)
     return batch
+
+
+def dead_letter(message: Message, error_kind: str, reason: str) -> DeadLetter:
+    return DeadLetter(
+        message.partition(),
+        message.offset(),
+        message.key(),
+        message.value(),
+        error_kind,
+        reason,
+        _message_time(message),
+    )

@@ -26,7 +26,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ingest_workers import metrics
-from ingest_workers.batch import Batch, build_batch
+from ingest_workers.batch import Batch, DeadLetter, build_batch, dead_letter
 from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import Fenced, advance, load_positions
 from ingest_workers.sinks import SINKS, Sink, SinkResult
@@ -38,6 +38,7 @@ from pricing_platform.settings import Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_REFUSED_DATA = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 _LATENCY_SAMPLES_PER_BATCH = 64
 _PRODUCT_REFRESH_S = 30.0
@@ -217,9 +218,35 @@ class IngestWorker:
             # Fence first: it takes the offsets rows' locks, so a stale owner waits, then fails, before
             # spending time on the rows.
             advance(cur, self.group, self.topic, moves)
-            result = self.sink.write(cur, batch.events)
-            write_dead_letters(cur, self.group, self.topic, batch.dead_letters)
+            result, refused = self._write_isolating(cur, batch.events, batch.sources)
+            write_dead_letters(cur, self.group, self.topic, batch.dead_letters + refused)
+        batch.dead_letters.extend(refused)
         return result
+
+    def _write_isolating(
+        self, cur: psycopg.Cursor, events: list[Event], sources: list[Message]
+    ) -> tuple[SinkResult, list[DeadLetter]]:
+        """Write `events` in a savepoint; if the database refuses the data itself (a constraint or a value
+        out of range: retrying cannot help), bisect down to the offending events and dead-letter them, so
+        one bad event can never block its partition. Order is kept: halves are written first to last."""
+        try:
+            with cur.connection.transaction():
+                return self.sink.write(cur, events), []
+        except _REFUSED_DATA as exc:
+            if isinstance(exc, psycopg.errors.UniqueViolation):
+                raise  # a concurrent insert of the same id: transient, the whole batch is retried
+            if len(events) == 1:
+                reason = f"refused by the database: {exc.diag.message_primary or exc}"
+                return SinkResult(0, 0), [dead_letter(sources[0], "database", reason)]
+        middle = len(events) // 2
+        first, refused_first = self._write_isolating(cur, events[:middle], sources[:middle])
+        second, refused_second = self._write_isolating(cur, events[middle:], sources[middle:])
+        merged = SinkResult(
+            first.inserted + second.inserted,
+            first.duplicates + second.duplicates,
+            first.rejected + second.rejected,
+        )
+        return merged, refused_first + refused_second
 
     def _submit(self, batch: Batch) -> None:
         moves = self.moves_for(batch)

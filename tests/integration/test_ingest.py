@@ -312,3 +312,23 @@ def test_consumer_stalled_past_its_session_commits_nothing_stale(topics: Setting
     assert scalar(db, "SELECT count(*) FROM clickstream_events") == len(clicks)
     assert stored_metrics(db) == expected_metrics(clicks)
     assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(clicks))
+
+
+def test_event_the_database_refuses_is_isolated_and_dead_lettered(topics: Settings, workers) -> None:
+    db = topics.database_conninfo
+    good = [price("P003", c, "650.00") for c in COMPETITORS]
+    # Valid by the contract, but its percentage overflows the column: retrying could never succeed.
+    overflow = price("P003", "TechMart", "99999999.99").__replace__(
+        our_price=Decimal("0.01"),
+        price_difference=Decimal("99999999.98"),
+        price_difference_pct=Decimal("999999999800"),
+    )
+    produce(topics, [message(COMPETITOR_TOPIC, e) for e in (good[0], overflow, good[1], good[2])])
+    worker = workers(Stream.COMPETITOR)
+    wait_for_count(db, "competitor_prices", len(good), logs=worker.log)
+    wait_for_count(db, "dead_letters", 1, logs=worker.log)
+    kind, reason = scalar(db, "SELECT (error_kind, reason) FROM dead_letters")  # type: ignore[misc]
+    assert kind == "database"
+    assert "numeric field overflow" in reason
+    assert_offsets_at_end(db, topics, Stream.COMPETITOR, 4)
+    assert worker.alive()
