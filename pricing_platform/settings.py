@@ -47,6 +47,35 @@ class Settings(BaseSettings):
     ingest_db_retry_max_s: float = Field(10.0, gt=0, description="cap of the reconnect back-off")
     ingest_stats_interval_s: float = Field(10.0, gt=0)
 
+    # --- pricing engine: the one place its rules are configured ----------------------------------------
+    pricing_lower_gap_pct: float = Field(10.0, gt=0, description="lower when we are more than this % above")
+    pricing_lower_max_velocity: int = Field(2, ge=0, description="...and fewer purchases than this last hour")
+    pricing_raise_gap_pct: float = Field(10.0, gt=0, description="raise when we are more than this % below")
+    pricing_raise_min_velocity: int = Field(5, ge=0, description="...and at least this many purchases")
+    pricing_target_factor: float = Field(
+        0.99, gt=0, description="raise/lower target = factor × competitor avg"
+    )
+    pricing_staleness_s: int = Field(6 * 3600, gt=0, description="ignore competitor prices older than this")
+    pricing_min_margin_pct: float = Field(5.0, ge=0, description="never below unit cost × (1 + this %)")
+    pricing_max_step_pct: float = Field(10.0, gt=0, description="never move a price more than this % at once")
+    pricing_price_ending: float | None = Field(0.99, ge=0, lt=1, description="cents ending; unset: none")
+
+    # --- alerts ------------------------------------------------------------------------------------
+    alert_webhook_url: str | None = Field(
+        None, description="Slack-compatible incoming webhook; unset: log only"
+    )
+    alert_stockout_horizon_h: float = Field(24.0, gt=0, description="alert when stock runs out within this")
+    alert_undercut_pct: float = Field(10.0, gt=0, description="alert when a competitor is this % below us")
+    alert_weak_demand_velocity: int = Field(2, ge=0, description="...on a product with fewer purchases/h")
+
+    # --- Dagster -----------------------------------------------------------------------------------
+    dagster_database_url: PostgresDsn = Field(
+        PostgresDsn("postgresql://pricing@127.0.0.1:55432/dagster"),
+        description="PostgreSQL for Dagster's runs, events and schedules",
+    )
+    dagster_port: int = Field(3000, ge=1)
+    dagster_run_retention_days: int = Field(7, ge=1, description="older runs are purged daily")
+
     # --- simulators --------------------------------------------------------------------------------
     simulator_rate: float = Field(20.0, gt=0, description="events/s per stream for the demo stack")
 

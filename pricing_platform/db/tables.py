@@ -19,6 +19,7 @@ PRICING_RECOMMENDATIONS: Final = "pricing_recommendations"
 PRICING_RECOMMENDATIONS_LATEST: Final = "pricing_recommendations_latest"
 INGEST_OFFSETS: Final = "ingest_offsets"
 DEAD_LETTERS: Final = "dead_letters"
+ALERTS: Final = "alerts"
 
 ALL: Final = (
     PRODUCTS,
@@ -32,4 +33,5 @@ ALL: Final = (
     PRICING_RECOMMENDATIONS_LATEST,
     INGEST_OFFSETS,
     DEAD_LETTERS,
+    ALERTS,
 )

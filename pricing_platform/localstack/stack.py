@@ -7,11 +7,13 @@ KAFKA_BOOTSTRAP_SERVERS instead.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -83,6 +85,18 @@ def programs(settings: Settings) -> list[Program]:
         )
     found.append(
         Program(
+            "dagster",
+            dagster_argv(settings),
+            PIPELINE,
+            directory=PROJECT_ROOT,
+            environment={"DAGSTER_HOME": str(dagster_home(settings))},
+            # dagster dev shuts its webserver and daemon down cleanly on SIGINT only.
+            stopsignal="INT",
+            stopwaitsecs=30,
+        )
+    )
+    found.append(
+        Program(
             "simulators",
             _python("simulate", "all", "--rate", str(settings.simulator_rate), "--no-progress"),
             PIPELINE,
@@ -93,8 +107,53 @@ def programs(settings: Settings) -> list[Program]:
     return found
 
 
+def dagster_argv(settings: Settings) -> list[str]:
+    dagster = str(Path(sys.executable).parent / "dagster")
+    host, port = settings.local_bind_host, str(settings.dagster_port)
+    return [dagster, "dev", "-m", "pricing_platform.definitions", "-h", host, "-p", port]
+
+
+def dagster_home(settings: Settings) -> Path:
+    return settings.local_state_dir / "dagster"
+
+
+DAGSTER_YAML = """\
+# Written by `pricing-platform up`. Runs, event logs and schedules live in PostgreSQL, so the daemon and
+# the webserver never contend for a SQLite lock; the URL comes from DAGSTER_DATABASE_URL.
+storage:
+  postgres:
+    postgres_url:
+      env: DAGSTER_DATABASE_URL
+# Launch each scheduled run at once instead of queueing it for the queue daemon's next poll: the pricing
+# run is due every minute, and the queue only adds latency here.
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+# A tick every minute adds up: keep ticks for a week (skipped sensor ticks for a day). Runs themselves are
+# purged by the purge_old_runs_daily schedule (DAGSTER_RUN_RETENTION_DAYS).
+retention:
+  schedule:
+    purge_after_days: 7
+  sensor:
+    purge_after_days:
+      skipped: 1
+      failure: 7
+      success: 7
+telemetry:
+  enabled: false
+"""
+
+
+def write_dagster_home(settings: Settings) -> Path:
+    home = dagster_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    return home
+
+
 def endpoints(settings: Settings) -> list[Endpoint]:
     found = [
+        Endpoint("Dagster UI", f"http://{settings.local_bind_host}:{settings.dagster_port}"),
         Endpoint("PostgreSQL", settings.database_conninfo),
         Endpoint("Kafka bootstrap", settings.kafka_bootstrap_servers),
     ]
@@ -117,7 +176,11 @@ def up(settings: Settings, console: Console) -> None:
         if settings.local_postgres:
             status.update("initialising PostgreSQL data directory")
             local_postgres(settings).init()
+        write_dagster_home(settings)
         supervisor.write_config(programs(settings))
+        # Services inherit the environment of the process manager; the storage URL may hold a password, so it
+        # is passed this way rather than written into its config file.
+        os.environ.setdefault("DAGSTER_DATABASE_URL", str(settings.dagster_database_url))
         status.update("starting the process manager")
         supervisor.start_daemon()
         status.update("starting PostgreSQL and the broker")
@@ -131,6 +194,12 @@ def up(settings: Settings, console: Console) -> None:
             url = urlsplit(settings.database_conninfo)
             pg.ensure_role_and_database(
                 url.username or "pricing", url.path.lstrip("/") or "pricing", url.password
+            )
+            dagster_url = urlsplit(str(settings.dagster_database_url))
+            pg.ensure_role_and_database(
+                dagster_url.username or "pricing",
+                dagster_url.path.lstrip("/") or "dagster",
+                dagster_url.password,
             )
         status.update("migrating the database")
         _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {settings.database_conninfo}")

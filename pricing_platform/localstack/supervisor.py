@@ -4,6 +4,8 @@ XML-RPC socket. It restarts crashed services, keeps each one's log, and outlives
 from __future__ import annotations
 
 import configparser
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -134,8 +136,28 @@ class Supervisor:
     def shutdown(self, timeout_s: float = 60) -> bool:
         if not self.running():
             return False
+        # Each service leads its own process group; remember them to sweep up children that outlive
+        # their parent (dagster's code servers do).
+        groups = [info["pid"] for info in self.processes() if info["pid"]]
         self.rpc().shutdown()
         deadline = time.monotonic() + timeout_s
         while self.socket_path.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
+        for group in groups:
+            _terminate_group(group)
         return True
+
+
+def _terminate_group(pgid: int, grace_s: float = 5.0) -> None:
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, signum)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)

@@ -1,0 +1,24 @@
+"""The platform's one Dagster `Definitions`, assembled from the small modules under assets/, resources/
+and sensors/. Load it with `dagster dev -m pricing_platform.definitions`."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
+from pricing_platform.assets.raw_tables import raw_table_specs
+from pricing_platform.maintenance import purge_old_runs_job, purge_old_runs_schedule
+from pricing_platform.resources import build_resources
+from pricing_platform.sensors.quality import quality_sensor
+from pricing_platform.sensors.raw_tables import observe_raw_tables
+from pricing_platform.sensors.stock import stock_out_sensor
+from pricing_platform.sensors.undercut import competitor_undercut_sensor
+from pricing_platform.settings import get_settings
+
+defs = dg.Definitions(
+    assets=[*raw_table_specs(), pricing_recommendations],
+    jobs=[pricing_job, purge_old_runs_job],
+    schedules=[pricing_schedule, purge_old_runs_schedule],
+    sensors=[observe_raw_tables, stock_out_sensor, competitor_undercut_sensor, quality_sensor],
+    resources=build_resources(get_settings()),
+)

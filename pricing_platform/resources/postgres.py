@@ -1,0 +1,29 @@
+"""The platform's PostgreSQL as a Dagster resource."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+
+from pricing_platform.settings import Settings
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """Connections to the operational database the ingest workers write to."""
+
+    conninfo: str
+    application_name: str = "pricing-dagster"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresResource:
+        return cls(conninfo=settings.database_conninfo)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(
+            self.conninfo, application_name=self.application_name, autocommit=True, connect_timeout=10
+        ) as conn:
+            yield conn
