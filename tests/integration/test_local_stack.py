@@ -33,15 +33,40 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Co
     )
 
 
+def _processes_of(state_dir: str) -> list[str]:
+    """Processes whose command line or environment names the stack's state directory (Dagster's code
+    servers only carry it in DAGSTER_HOME)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            text = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if state_dir.encode() in text:
+            found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def _answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def stack_env() -> Iterator[dict[str, str]]:
     state = Path(tempfile.mkdtemp(prefix="pricing-stack-"))
     state.chmod(0o755)  # PostgreSQL runs as `postgres` when tests run as root
-    metrics = free_port()
+    metrics, pg_port = free_port(), free_port()
     env = {
         **os.environ,
         "LOCAL_STATE_DIR": str(state),
-        "DATABASE_URL": f"postgresql://pricing@127.0.0.1:{free_port()}/pricing",
+        "DATABASE_URL": f"postgresql://pricing@127.0.0.1:{pg_port}/pricing",
+        "DAGSTER_DATABASE_URL": f"postgresql://pricing@127.0.0.1:{pg_port}/dagster",
+        "DAGSTER_PORT": str(free_port()),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "INGEST_METRICS_PORT": str(metrics),
         "SIMULATOR_RATE": "50",
@@ -54,14 +79,16 @@ def stack_env() -> Iterator[dict[str, str]]:
 def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None:
     started = _cli(stack_env, "up")
     assert started.returncode == 0, started.stdout + started.stderr
-    for service in (
+    services = (
         "postgres",
         "broker",
+        "dagster",
         "ingest-clickstream",
         "ingest-inventory",
         "ingest-competitor",
         "simulators",
-    ):
+    )
+    for service in services:
         assert service in started.stdout
     assert stack_env["DATABASE_URL"] in started.stdout, "up prints where things are"
 
@@ -81,12 +108,17 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
 
     status = _cli(stack_env, "status")
     assert status.returncode == 0
-    assert status.stdout.count("RUNNING") == 6, status.stdout
+    assert status.stdout.count("RUNNING") == len(services), status.stdout
     assert "raw.clickstream" in status.stdout
 
     metrics_url = f"http://127.0.0.1:{stack_env['INGEST_METRICS_PORT']}/metrics"
     body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     assert 'pricing_ingest_events_total{outcome="inserted",stream="clickstream"}' in body
+
+    # Dagster: the UI answers, and the daemon runs the every-minute pricing schedule for real.
+    dagster_url = f"http://127.0.0.1:{stack_env['DAGSTER_PORT']}/server_info"
+    wait_until(lambda: _answers(dagster_url), 60, "the Dagster webserver")
+    wait_until(lambda: landed("pricing_recommendations") >= 30, 100, "a scheduled pricing cycle")
 
     again = _cli(stack_env, "up")
     assert again.returncode == 0, "up is safe to re-run while the stack runs"
@@ -114,3 +146,4 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     assert "RUNNING" not in after.stdout
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(stack_env["DATABASE_URL"], connect_timeout=2)
+    assert _processes_of(stack_env["LOCAL_STATE_DIR"]) == [], "down leaves no process of the stack behind"
