@@ -54,17 +54,21 @@ def generate(n: int, seed: int) -> list:
     return [event for _, _, event in itertools.islice(ClickstreamGenerator(seed), n)]
 
 
+def send(producer: Producer, key: bytes, event: object) -> None:
+    """Produce, waiting for room when the client's queue is full (a flood outruns the broker)."""
+    while True:
+        try:
+            producer.produce(TOPIC, ENCODER.encode(event), key)
+            return
+        except BufferError:
+            producer.poll(0.01)
+
+
 def produce_all(settings: Settings, events: list) -> float:
     producer = Producer(producer_config(settings))
     started = time.perf_counter()
     for event in events:
-        key = (event.product_id or str(event.session_id)).encode()
-        while True:
-            try:
-                producer.produce(TOPIC, ENCODER.encode(event), key)
-                break
-            except BufferError:
-                producer.poll(0.01)
+        send(producer, (event.product_id or str(event.session_id)).encode(), event)
     if producer.flush(120):
         raise RuntimeError("events left undelivered")
     return time.perf_counter() - started
@@ -152,12 +156,7 @@ def measure_latency(
             started = time.perf_counter()
             for i in range(total):
                 _, key, event = next(generator)
-                while True:
-                    try:
-                        producer.produce(TOPIC, ENCODER.encode(event), key)
-                        break
-                    except BufferError:
-                        producer.poll(0.01)
+                send(producer, key, event)
                 if i % 500 == 0:
                     producer.poll(0)
                     ahead = i / rate - (time.perf_counter() - started)

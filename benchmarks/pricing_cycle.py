@@ -7,7 +7,8 @@ world straight into the tables the cycle reads:
                               (log-uniform, .99 endings), unit cost 50–85 % of the price;
     competitor_prices_latest  3 competitors × N, priced around ours (market level 0.75–1.30 × our price,
                               ±3 % per competitor) so that raise, lower and hold all occur; ~5 % of the
-                              products have only observations older than the staleness limit, ~10 % one;
+                              products have only observations older than the staleness limit, ~10 % have
+                              one stale observation of three;
     clickstream_events        purchases within the last hour for a share of the products (the velocity),
                               other recent traffic, and older events over the past week.
 
@@ -38,6 +39,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -69,6 +71,7 @@ STALE_AGE = (7 * HOUR, 72 * HOUR)
 OLD_WINDOW = (HOUR + 60.0, 7 * 24 * HOUR)
 COPY_CHUNK = 200_000
 CLICKS_PER_PRODUCT = 15
+T = TypeVar("T")
 
 
 # ── seeding ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -99,9 +102,8 @@ def copy_frame(cur: psycopg.Cursor, table: str, frame: pd.DataFrame) -> None:
     with cur.copy(statement) as copy:
         for start in range(0, len(frame), COPY_CHUNK):
             buffer = io.StringIO()
-            frame.iloc[start : start + COPY_CHUNK].to_csv(
-                buffer, header=False, index=False, float_format="%.2f"
-            )
+            # No float_format: it formats cell by cell in Python; the values are already rounded to cents.
+            frame.iloc[start : start + COPY_CHUNK].to_csv(buffer, header=False, index=False)
             copy.write(buffer.getvalue())
 
 
@@ -185,8 +187,8 @@ def seed_clickstream(
     recent_other = int(0.15 * total)
     old = total - len(recent_purchase_products) - recent_other
     if old < 0:
-        raise typer.BadParameter(
-            f"--clicks {total:,} is below the {len(recent_purchase_products):,} purchases"
+        raise ValueError(
+            f"--clicks {total:,} leaves no room for the {len(recent_purchase_products):,} recent purchases"
         )
 
     def popular(m: int) -> np.ndarray:
@@ -277,7 +279,7 @@ class Rounds:
     cycles: list[CycleSummary] = field(default_factory=list)
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
@@ -320,7 +322,7 @@ def measure(conninfo: str, rounds: int, expected: int, rules: PricingRules) -> R
                 result.server_s.append(server_execution_s(conn, rules))
                 seconds, rows = timed(lambda: fetch_inputs(conn, rules))
                 result.fetch_s.append(seconds)
-                result.fetched_rows.append(int(rows))  # type: ignore[call-overload]
+                result.fetched_rows.append(rows)
                 summary = run_cycle(conn, rules)
             result.cycles.append(summary)
             # Correctness, not speed: one row per product, every one of them written under this cycle.
