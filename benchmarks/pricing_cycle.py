@@ -350,9 +350,9 @@ def spread(values: list[float]) -> tuple[str, str, str]:
 
 def splits(cycles: list[CycleSummary]) -> Iterator[tuple[str, list[float]]]:
     yield "run_cycle total", [c.total_s for c in cycles]
-    yield "  read   (query + fetch + DataFrame)", [c.read_s for c in cycles]
+    yield "  read   (query + fetch + columns)", [c.read_s for c in cycles]
     yield "  decide (numpy rules + reasons)", [c.decide_s for c in cycles]
-    yield "  write  (INSERT … unnest)", [c.write_s for c in cycles]
+    yield "  write  (COPY)", [c.write_s for c in cycles]
 
 
 def report(world: World, rounds: Rounds, rss: tuple[float, float], server_version: str) -> None:

@@ -8,12 +8,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import psycopg
 from psycopg import sql
 
 from pricing_platform.db import tables
-from pricing_platform.pricing.engine import INPUT_COLUMNS, OUTPUT_COLUMNS, decide
+from pricing_platform.pricing.engine import OUTPUT_COLUMNS, columns_from_rows, decide, row
 from pricing_platform.pricing.rules import PricingRules
 
 # For every product with any competitor observation: our price and cost, the fresh competitor prices
@@ -43,8 +42,11 @@ INPUTS_SQL = sql.SQL(
         WHERE event_type = 'purchase' AND event_time > now() - interval '1 hour' AND event_time <= now()
         GROUP BY product_id
     )
-    SELECT p.product_id, p.current_price, p.unit_cost, m.competitor_avg, m.competitors_seen,
-           m.competitors_below, m.mean_age_s, m.newest_age_s, coalesce(d.velocity, 0) AS velocity
+    -- float8 on the way out: the engine computes in floats and converting Decimals in Python costs more
+    -- than the query (prices are cents, far inside float precision).
+    SELECT p.product_id, p.current_price::float8, p.unit_cost::float8, m.competitor_avg::float8,
+           m.competitors_seen, m.competitors_below, m.mean_age_s::float8, m.newest_age_s::float8,
+           coalesce(d.velocity, 0) AS velocity
     FROM market m
     JOIN {products} p USING (product_id)
     LEFT JOIN demand d USING (product_id)
@@ -56,17 +58,10 @@ INPUTS_SQL = sql.SQL(
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
 )
 
-INSERT_SQL = sql.SQL(
-    """
-    INSERT INTO {table} (cycle_id, product_id, current_price, competitor_avg_price, competitors_seen,
-                         price_gap_pct, demand_velocity, recommendation, recommended_price, confidence,
-                         guardrail, reason)
-    SELECT %(cycle_id)s, * FROM unnest(%(product_id)s::text[], %(current_price)s::numeric[],
-        %(competitor_avg_price)s::numeric[], %(competitors_seen)s::smallint[], %(price_gap_pct)s::numeric[],
-        %(demand_velocity)s::int[], %(recommendation)s::text[], %(recommended_price)s::numeric[],
-        %(confidence)s::numeric[], %(guardrail)s::text[], %(reason)s::text[])
-    """
-).format(table=sql.Identifier(tables.PRICING_RECOMMENDATIONS))
+# COPY rather than INSERT … unnest: psycopg adapts big array parameters in Python, COPY streams rows.
+COPY_SQL = sql.SQL("COPY {} (cycle_id, {}) FROM STDIN").format(
+    sql.Identifier(tables.PRICING_RECOMMENDATIONS), sql.SQL(", ").join(map(sql.Identifier, OUTPUT_COLUMNS))
+)
 
 
 @dataclass(frozen=True)
@@ -85,25 +80,27 @@ class CycleSummary:
         return self.read_s + self.decide_s + self.write_s
 
 
-def load_inputs(conn: psycopg.Connection, rules: PricingRules) -> pd.DataFrame:
+def load_inputs(conn: psycopg.Connection, rules: PricingRules) -> dict[str, np.ndarray]:
     with conn.cursor() as cur:
         cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s})
-        rows = cur.fetchall()
-    frame = pd.DataFrame(rows, columns=list(INPUT_COLUMNS))
-    for column in ("current_price", "unit_cost", "competitor_avg", "mean_age_s", "newest_age_s"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    return frame
+        return columns_from_rows(cur.fetchall())
 
 
-def _nullable(values: np.ndarray) -> list[object]:
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in values.tolist()]
+def _sql_values(column: np.ndarray) -> list[object]:
+    """Column → Python values with NULL for NaN/None."""
+    values = column.tolist()
+    if column.dtype.kind == "f":
+        return [None if v != v else v for v in values]  # v != v: NaN
+    return values
 
 
-def write_recommendations(conn: psycopg.Connection, cycle_id: uuid.UUID, decided: pd.DataFrame) -> None:
-    params: dict[str, object] = {"cycle_id": cycle_id}
-    for column in OUTPUT_COLUMNS:
-        params[column] = _nullable(decided[column].to_numpy(dtype=object))
-    conn.execute(INSERT_SQL, params)
+def write_recommendations(
+    conn: psycopg.Connection, cycle_id: uuid.UUID, decided: dict[str, np.ndarray]
+) -> None:
+    columns = [_sql_values(decided[name]) for name in OUTPUT_COLUMNS]
+    with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
+        for values in zip(*columns, strict=True):
+            copy.write_row((cycle_id, *values))
 
 
 def run_cycle(conn: psycopg.Connection, rules: PricingRules) -> CycleSummary:
@@ -115,19 +112,21 @@ def run_cycle(conn: psycopg.Connection, rules: PricingRules) -> CycleSummary:
         read_done = time.perf_counter()
         decided = decide(inputs, rules)
         decide_done = time.perf_counter()
-        if len(decided):
+        priced = len(decided["product_id"])
+        if priced:
             write_recommendations(conn, cycle_id, decided)
         write_done = time.perf_counter()
     guardrails: Counter[str] = Counter()
-    for label in decided["guardrail"].dropna():
-        guardrails.update(label.split("+"))
+    for label in decided["guardrail"].tolist():
+        if label:
+            guardrails.update(label.split("+"))
     return CycleSummary(
         cycle_id=cycle_id,
-        products_priced=len(decided),
-        by_recommendation={k: int(v) for k, v in decided["recommendation"].value_counts().items()},
+        products_priced=priced,
+        by_recommendation=dict(Counter(decided["recommendation"].tolist())),
         guardrail_hits=dict(guardrails),
         read_s=read_done - started,
         decide_s=decide_done - read_done,
         write_s=write_done - decide_done,
-        sample=decided.drop(columns=["margin_floor"]).head(5).to_dict("records"),
+        sample=[row(decided, i) for i in range(min(5, priced))],
     )

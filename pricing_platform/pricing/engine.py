@@ -31,10 +31,15 @@ No fresh competitor price: confidence 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
-import pandas as pd
 
 from pricing_platform.pricing.rules import PricingRules
+
+# A table as named, equally long columns: numpy only, because pandas alone adds ~1.4 s of imports to every
+# scheduled run, longer than the cycle itself.
+Columns = Mapping[str, np.ndarray]
 
 INPUT_COLUMNS = (
     "product_id",
@@ -75,14 +80,30 @@ def _up_to_ending(values: np.ndarray, ending: float) -> np.ndarray:
     return np.ceil(values - ending - 1e-9) + ending
 
 
-def decide(inputs: pd.DataFrame, rules: PricingRules) -> pd.DataFrame:
+def columns_from_rows(
+    rows: Sequence[Sequence[object]], names: Sequence[str] = INPUT_COLUMNS
+) -> dict[str, np.ndarray]:
+    """Input rows (in INPUT_COLUMNS order, None for SQL NULL) → typed columns."""
+    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    columns: dict[str, np.ndarray] = {}
+    for name, values in zip(names, by_column, strict=True):
+        if name == "product_id":
+            columns[name] = np.array(values, dtype=object)
+        elif name in ("competitors_seen", "competitors_below", "velocity"):
+            columns[name] = np.array([v or 0 for v in values], dtype=np.int64)
+        else:
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return columns
+
+
+def decide(inputs: Columns, rules: PricingRules) -> dict[str, np.ndarray]:
     """One recommendation per input row; see the module docstring for the rules."""
-    current = inputs["current_price"].to_numpy(dtype=float)
-    cost = inputs["unit_cost"].to_numpy(dtype=float)
-    avg = inputs["competitor_avg"].to_numpy(dtype=float)
-    seen = inputs["competitors_seen"].to_numpy(dtype=int)
-    velocity = inputs["velocity"].to_numpy(dtype=int)
-    mean_age = inputs["mean_age_s"].to_numpy(dtype=float)
+    current = np.asarray(inputs["current_price"], dtype=float)
+    cost = np.asarray(inputs["unit_cost"], dtype=float)
+    avg = np.asarray(inputs["competitor_avg"], dtype=float)
+    seen = np.asarray(inputs["competitors_seen"], dtype=np.int64)
+    velocity = np.asarray(inputs["velocity"], dtype=np.int64)
+    mean_age = np.asarray(inputs["mean_age_s"], dtype=float)
     has_market = (seen > 0) & np.isfinite(avg) & (avg > 0)
     safe_avg = np.where(has_market, avg, 1.0)
     gap = np.where(has_market, np.round((current - safe_avg) / safe_avg * 100, 6), np.nan)
@@ -125,23 +146,27 @@ def decide(inputs: pd.DataFrame, rules: PricingRules) -> pd.DataFrame:
     by_floor = hit_margin | reversed_
     guardrail = _guardrail_labels(hit_step & ~by_floor, hit_ending & ~by_floor, by_floor)
     recommendation = np.where(lower, "lower", np.where(raise_, "raise", "hold"))
-    out = pd.DataFrame(
-        {
-            "product_id": inputs["product_id"].to_numpy(),
-            "current_price": current,
-            "competitor_avg_price": np.where(has_market, _round_cents(safe_avg), np.nan),
-            "competitors_seen": seen,
-            "price_gap_pct": np.round(gap, 2),
-            "demand_velocity": velocity,
-            "recommendation": recommendation,
-            "recommended_price": _round_cents(price),
-            "confidence": confidence,
-            "guardrail": guardrail,
-            "margin_floor": floor,
-        }
-    )
-    out["reason"] = _reasons(out, inputs, rules)
+    out = {
+        "product_id": np.asarray(inputs["product_id"], dtype=object),
+        "current_price": current,
+        "competitor_avg_price": np.where(has_market, _round_cents(safe_avg), np.nan),
+        "competitors_seen": seen,
+        "price_gap_pct": np.round(gap, 2),
+        "demand_velocity": velocity,
+        "recommendation": recommendation,
+        "recommended_price": _round_cents(price),
+        "confidence": confidence,
+        "guardrail": guardrail,
+        "margin_floor": floor,
+    }
+    out["reason"] = np.array(_reasons(out, inputs, rules), dtype=object)
     return out
+
+
+def row(decided: Mapping[str, np.ndarray], index: int) -> dict[str, object]:
+    """One decided product as a plain dict (for logs, metadata and tests)."""
+    return {name: column[index].item() if hasattr(column[index], "item") else column[index]
+            for name, column in decided.items()}  # fmt: skip
 
 
 def _strength(gap: np.ndarray, moving: np.ndarray, rules: PricingRules) -> np.ndarray:
@@ -170,46 +195,51 @@ _GUARDRAIL_TEXT = {
 }
 
 
-def _reasons(out: pd.DataFrame, inputs: pd.DataFrame, rules: PricingRules) -> list[str]:
+def _reasons(out: Columns, inputs: Columns, rules: PricingRules) -> list[str]:
     """One sentence per product, e.g. "2 of 3 competitors below us; their average 85.00 is 14.9 % below our
     99.99; 0 purchases in the last hour → lower to 89.99, bound by max step 10 %"."""
     staleness_h = rules.staleness_s / 3600
     cents = round((rules.price_ending or 0) * 100)
+    suffixes: dict[str, str] = {}  # the guardrail wording, built once per label rather than per product
+
+    def suffix(label: str) -> str:
+        if label not in suffixes:
+            suffixes[label] = ", " + ", ".join(
+                _GUARDRAIL_TEXT[g].format(step=rules.max_step_pct, cents=cents, margin=rules.min_margin_pct)
+                for g in label.split("+")
+            )
+        return suffixes[label]
+
     reasons = []
-    for row, below, newest_age in zip(
-        out.itertuples(index=False),
-        inputs["competitors_below"].to_numpy(dtype=int),
-        inputs["newest_age_s"].to_numpy(dtype=float),
+    for (seen, gap, avg, current, velocity, decision, price, guardrail, floor, below, newest_age) in zip(
+        out["competitors_seen"].tolist(), out["price_gap_pct"].tolist(), out["competitor_avg_price"].tolist(),
+        out["current_price"].tolist(), out["demand_velocity"].tolist(), out["recommendation"].tolist(),
+        out["recommended_price"].tolist(), out["guardrail"].tolist(), out["margin_floor"].tolist(),
+        np.asarray(inputs["competitors_below"], dtype=np.int64).tolist(),
+        np.asarray(inputs["newest_age_s"], dtype=float).tolist(),
         strict=True,
-    ):
-        if row.competitors_seen == 0:
+    ):  # fmt: skip
+        if seen == 0:
             reasons.append(
                 f"no competitor price fresher than {staleness_h:g} h "
-                f"(newest is {newest_age / 3600:.1f} h old) → hold at {row.current_price:.2f}"
+                f"(newest is {newest_age / 3600:.1f} h old) → hold at {current:.2f}"
             )
             continue
-        avg_side = "below" if row.price_gap_pct > 0 else "above"
+        avg_side = "below" if gap > 0 else "above"
         market = (
-            f"{below} of {row.competitors_seen} competitors below us; their average "
-            f"{row.competitor_avg_price:.2f} is {abs(row.price_gap_pct):.1f} % {avg_side} "
-            f"our {row.current_price:.2f}"
+            f"{below} of {seen} competitors below us; their average {avg:.2f} is {abs(gap):.1f} % {avg_side} "
+            f"our {current:.2f}"
         )
-        demand = f"{row.demand_velocity} purchase{'s' if row.demand_velocity != 1 else ''} in the last hour"
-        guardrail = row.guardrail if isinstance(row.guardrail, str) else ""
-        if row.recommendation == "hold" and guardrail == "min_margin":
+        demand = f"{velocity} purchase{'s' if velocity != 1 else ''} in the last hour"
+        if decision == "hold" and guardrail == "min_margin":
             reasons.append(
-                f"{market}; {demand} → hold at {row.current_price:.2f}: a move is blocked by the "
-                f"{rules.min_margin_pct:g} % margin floor at {row.margin_floor:.2f}"
+                f"{market}; {demand} → hold at {current:.2f}: a move is blocked by the "
+                f"{rules.min_margin_pct:g} % margin floor at {floor:.2f}"
             )
-            continue
-        if row.recommendation == "hold":
-            action = f"hold at {row.current_price:.2f}"
+        elif decision == "hold":
+            reasons.append(f"{market}; {demand} → hold at {current:.2f}")
         else:
-            action = f"{row.recommendation} to {row.recommended_price:.2f}"
-        if guardrail:
-            action += ", " + ", ".join(
-                _GUARDRAIL_TEXT[g].format(step=rules.max_step_pct, cents=cents, margin=rules.min_margin_pct)
-                for g in guardrail.split("+")
+            reasons.append(
+                f"{market}; {demand} → {decision} to {price:.2f}{suffix(guardrail) if guardrail else ''}"
             )
-        reasons.append(f"{market}; {demand} → {action}")
     return reasons
