@@ -163,3 +163,15 @@ def status(
                 live.update(render())
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def quality(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="show each query, its parameters and counts")
+    ] = False,
+) -> None:
+    """Run every data-quality check against DATABASE_URL; exit 1 if any fails."""
+    from pricing_platform.quality.cli import quality_command
+
+    raise typer.Exit(quality_command(verbose))

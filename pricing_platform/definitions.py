@@ -8,6 +8,7 @@ import dagster as dg
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
 from pricing_platform.assets.raw_tables import raw_table_specs
 from pricing_platform.maintenance import purge_old_runs_job, purge_old_runs_schedule
+from pricing_platform.quality.assets import quality_checks, quality_checks_job, quality_checks_schedule
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.quality import quality_sensor
 from pricing_platform.sensors.raw_tables import observe_raw_tables
@@ -17,8 +18,9 @@ from pricing_platform.settings import get_settings
 
 defs = dg.Definitions(
     assets=[*raw_table_specs(), pricing_recommendations],
-    jobs=[pricing_job, purge_old_runs_job],
-    schedules=[pricing_schedule, purge_old_runs_schedule],
+    asset_checks=quality_checks,
+    jobs=[pricing_job, quality_checks_job, purge_old_runs_job],
+    schedules=[pricing_schedule, quality_checks_schedule, purge_old_runs_schedule],
     sensors=[observe_raw_tables, stock_out_sensor, competitor_undercut_sensor, quality_sensor],
     resources=build_resources(get_settings()),
 )

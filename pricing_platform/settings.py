@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     alert_undercut_pct: float = Field(10.0, gt=0, description="alert when a competitor is this % below us")
     alert_weak_demand_velocity: int = Field(2, ge=0, description="...on a product with fewer purchases/h")
 
+    # --- data-quality checks --------------------------------------------------------------------------
+    quality_freshness_max_age_s: int = Field(300, ge=1, description="newest ingest commit per stream younger")
+    quality_max_stock_per_slot: int = Field(
+        100_000, ge=0, description="most units one slot may plausibly hold"
+    )
+    quality_max_price_difference_pct: float = Field(80.0, gt=0, description="largest plausible price gap %")
+    quality_dead_letter_max_per_hour: int = Field(100, ge=0, description="dead letters per stream per hour")
+    quality_query_timeout_s: int = Field(60, ge=1, description="statement timeout of each check's query")
+
     # --- Dagster -----------------------------------------------------------------------------------
     dagster_database_url: PostgresDsn = Field(
         PostgresDsn("postgresql://pricing@127.0.0.1:55432/dagster"),

@@ -32,6 +32,7 @@ No fresh competitor price: confidence 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import numpy as np
 
@@ -65,6 +66,9 @@ OUTPUT_COLUMNS = (
     "guardrail",
     "reason",
 )
+# Every decision the engine makes; the dbt tests' accepted values are generated from this
+# (pricing_platform/dbt.py → dbt_project/macros/catalog_values.sql).
+RECOMMENDATIONS: Final = ("raise", "lower", "hold")
 
 
 def _round_cents(values: np.ndarray) -> np.ndarray:

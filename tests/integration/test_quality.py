@@ -1,0 +1,612 @@
+"""The data-quality checks against the real per-test database: clean data written by the real ingest sinks
+and a real pricing cycle passes every check; one crafted bad row (or a dropped constraint) fails exactly
+the check that guards against it; the checks run through Dagster (blocking checks with the pricing asset,
+the raw-table check job on an ephemeral instance) and through the `quality` command."""
+
+# No `from __future__ import annotations`: this module defines Dagster assets.
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import dagster as dg
+import msgspec
+import numpy as np
+import psycopg
+import pytest
+
+from ingest_workers.batch import DeadLetter
+from ingest_workers.dead_letters import write_dead_letters
+from ingest_workers.offsets import advance
+from ingest_workers.sinks import ClickstreamSink, CompetitorSink, InventorySink
+from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
+from pricing_platform.assets.raw_tables import raw_table_specs
+from pricing_platform.catalog import PRODUCTS_BY_ID, TOPICS, Stream, consumer_group
+from pricing_platform.db import tables
+from pricing_platform.events import ClickstreamEvent
+from pricing_platform.pricing import cycle
+from pricing_platform.pricing.cycle import run_cycle
+from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, run_all_checks
+from pricing_platform.quality.assets import (
+    RAW_CHECKED_ASSETS,
+    quality_checks,
+    quality_checks_job,
+    quality_checks_schedule,
+)
+from pricing_platform.quality.checks import checks_for
+from pricing_platform.quality.cli import quality_command
+from pricing_platform.resources import PostgresResource, build_resources
+from pricing_platform.sensors.quality import quality_sensor
+from pricing_platform.settings import Settings, get_settings
+from tests.support import factories as f
+
+DEAD_LETTER_LIMIT = Settings.model_fields["quality_dead_letter_max_per_hour"].default
+
+pytestmark = pytest.mark.integration
+
+CLICK_TOPIC = TOPICS[Stream.CLICKSTREAM].name
+INVENTORY_TOPIC = TOPICS[Stream.INVENTORY].name
+COMPETITOR_TOPIC = TOPICS[Stream.COMPETITOR].name
+SEED_CLICK_DEAD_LETTERS = 2  # in the last hour (plus one older, outside the window)
+
+
+# --- clean, realistic data through the real write paths ------------------------------------------------
+
+
+def _device(event: ClickstreamEvent, device: str) -> ClickstreamEvent:
+    return msgspec.structs.replace(event, device_type=device)  # type: ignore[arg-type]
+
+
+def seed_clean(settings: Settings) -> None:
+    """A few minutes of a working shop: sessions on three devices, stock movements (one rejected by the
+    negative-stock guard), competitor prices arriving out of order, fresh ingest commits on all three
+    streams, a couple of dead letters, then one pricing cycle."""
+    at = f.minutes_ago
+    clicks = [f.click(None, "page_view", at=at(30))]
+    for n, product in enumerate(("P001", "P002", "P003", "P013", "P025")):
+        device = ("mobile", "desktop", "tablet")[n % 3]
+        clicks += [
+            _device(f.click(product, "product_view", at=at(20 - n)), device),
+            _device(f.click(product, "add_to_cart", at=at(19 - n)), device),
+        ]
+    clicks += [_device(f.click("P013", "remove_from_cart", at=at(12)), "desktop")]
+    clicks += [f.click("P002", "purchase", at=at(m)) for m in range(1, 7)]  # 6 purchases: a raise
+    movements = [
+        f.movement("P002", "WH-LAGOS", "sale", -6, at=at(1)),
+        f.movement("P001", "WH-ABUJA", "stock_received", 120, at=at(25)),
+        f.movement("P001", "WH-ABUJA", "stock_damaged", -2, at=at(24)),
+        f.movement("P013", "WH-PH", "stock_returned", 1, at=at(15)),
+        f.movement("P025", "WH-LAGOS", "manual_adjustment", -3, at=at(10)),
+        f.movement("P003", "WH-PH", "sale", -600, at=at(5)),  # more than the 500 in stock: rejected
+    ]
+    prices = []
+    for product, theirs_factor in (("P001", 0.8), ("P002", 1.2), ("P003", 1.0), ("P013", 0.95)):
+        base = PRODUCTS_BY_ID[product].base_price
+        for competitor, step in (("TechMart", 0), ("GadgetZone", 1), ("ElectroHub", 2)):
+            newer = (base * Decimal(theirs_factor) + step).quantize(Decimal("0.01"))
+            prices.append(f.price(product, competitor, str(newer + 5), at=at(40)))
+            prices.append(f.price(product, competitor, str(newer), at=at(5)))
+    prices.append(f.price("P001", "TechMart", "700.00", at=at(50)))  # late: must not move latest
+    with psycopg.connect(settings.database_conninfo) as conn:
+        with conn.transaction(), conn.cursor() as cur:
+            assert ClickstreamSink().write(cur, clicks).inserted == len(clicks)
+            assert InventorySink().write(cur, movements).rejected == 1
+            CompetitorSink().write(cur, prices)
+            for stream, count in (
+                (Stream.CLICKSTREAM, len(clicks)),
+                (Stream.INVENTORY, len(movements)),
+                (Stream.COMPETITOR, len(prices)),
+            ):
+                group = consumer_group(stream, settings.kafka_group_prefix)
+                advance(cur, group, TOPICS[stream].name, {0: (None, count), 1: (None, 3)})
+            letters = [
+                DeadLetter(0, 100 + n, b"P001", b'{"event_id": 42', "malformed", "not JSON", f.now())
+                for n in range(SEED_CLICK_DEAD_LETTERS)
+            ]
+            write_dead_letters(cur, consumer_group(Stream.CLICKSTREAM, settings.kafka_group_prefix),
+                               CLICK_TOPIC, letters)  # fmt: skip
+            cur.execute(
+                "INSERT INTO dead_letters (consumer_group, topic, partition, kafka_offset, error_kind, "
+                "reason, received_at) "
+                "VALUES ('old', %s, 0, 1, 'contract', 'an old one', now() - interval '2 hours')",
+                (CLICK_TOPIC,),
+            )
+        summary = run_cycle(conn, PricingRules.from_settings(settings))
+        assert summary.products_priced == 4
+
+
+# --- crafted bad rows ------------------------------------------------------------------------------------
+
+
+def execute(conn: psycopg.Connection, query: str, params: tuple | dict = ()) -> None:
+    conn.execute(query, params)  # type: ignore[arg-type]
+
+
+def apply_movement(
+    conn: psycopg.Connection,
+    product_id: str,
+    warehouse_id: str,
+    event_type: str,
+    quantity: int,
+    at: datetime | None = None,
+) -> str:
+    """A movement applied around ingest (as a manual load would): logged as applied and added to the slot,
+    which is created if missing. Returns its event id."""
+    event_id = uuid.uuid4()
+    slot = {"p": product_id, "w": warehouse_id, "q": quantity}
+    moved = conn.execute(
+        "UPDATE inventory_state SET current_stock = current_stock + %(q)s "
+        "WHERE product_id = %(p)s AND warehouse_id = %(w)s",
+        slot,
+    )
+    if moved.rowcount == 0:
+        execute(conn, "INSERT INTO inventory_state (product_id, warehouse_id, current_stock) "
+                      "VALUES (%(p)s, %(w)s, %(q)s)", slot)  # fmt: skip
+    execute(
+        conn,
+        "INSERT INTO inventory_events (event_id, product_id, warehouse_id, event_type, quantity_change, "
+        "event_time, status, stock_after) SELECT %s, product_id, warehouse_id, %s, %s, %s, 'applied', "
+        "current_stock FROM inventory_state WHERE product_id = %s AND warehouse_id = %s",
+        (event_id, event_type, quantity, at or f.now(), product_id, warehouse_id),
+    )
+    return str(event_id)
+
+
+def insert_click(
+    conn: psycopg.Connection,
+    *,
+    event_type: str = "product_view",
+    product_id: str = "P001",
+    device: str = "mobile",
+    at: datetime | None = None,
+) -> str:
+    event_id = uuid.uuid4()
+    execute(
+        conn,
+        "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, device_type, "
+        "event_time) VALUES (%s, 'U00042', %s, %s, %s, %s, %s)",
+        (event_id, uuid.uuid4(), event_type, product_id, device, at or f.now()),
+    )
+    return str(event_id)
+
+
+def insert_observation(
+    conn: psycopg.Connection,
+    product_id: str,
+    competitor: str,
+    price: str,
+    at: datetime,
+    *,
+    also_latest: bool = False,
+) -> str:
+    """One competitor observation in the history (and as the latest one, as ingest would for the newest)."""
+    event = f.price(product_id, competitor, price, at=at)
+    values = msgspec.structs.astuple(event)
+    execute(
+        conn,
+        "INSERT INTO competitor_prices (event_id, product_id, competitor_name, competitor_price, our_price, "
+        "price_difference, price_difference_pct, event_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        values,
+    )
+    if also_latest:
+        execute(
+            conn,
+            "INSERT INTO competitor_prices_latest (event_id, product_id, competitor_name, competitor_price, "
+            "our_price, price_difference, price_difference_pct, event_time) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (product_id, competitor_name) DO UPDATE "
+            "SET event_id = EXCLUDED.event_id, competitor_price = EXCLUDED.competitor_price, "
+            "event_time = EXCLUDED.event_time",
+            values,
+        )
+    return str(event.event_id)
+
+
+def insert_recommendation(
+    conn: psycopg.Connection,
+    *,
+    product_id: str = "P001",
+    recommendation: str = "hold",
+    confidence: str = "0.5",
+) -> str:
+    """A cycle of one row, appended after the real one: the newest cycle."""
+    execute(
+        conn,
+        "INSERT INTO pricing_recommendations (cycle_id, product_id, current_price, competitors_seen, "
+        "demand_velocity, recommendation, recommended_price, confidence, reason) "
+        "VALUES (%s, %s, 899.99, 3, 0, %s, 899.99, %s, 'crafted')",
+        (uuid.uuid4(), product_id, recommendation, Decimal(confidence)),
+    )
+    return product_id
+
+
+def stale_stream(topic: str) -> Callable[[psycopg.Connection], None]:
+    def apply(conn: psycopg.Connection) -> None:
+        execute(
+            conn,
+            "UPDATE ingest_offsets SET updated_at = now() - interval '10 minutes' WHERE topic = %s",
+            (topic,),
+        )
+
+    return apply
+
+
+def flood_dead_letters(topic: str, already: int = 0) -> Callable[[psycopg.Connection], None]:
+    def apply(conn: psycopg.Connection) -> None:
+        execute(
+            conn,
+            "INSERT INTO dead_letters (consumer_group, topic, partition, kafka_offset, payload, error_kind, "
+            "reason) SELECT 'crafted', %s, 2, n, convert_to('{\"product_id\": 7}', 'UTF8'), 'contract', "
+            "'crafted poison ' || n FROM generate_series(1, %s) AS n",
+            (topic, DEAD_LETTER_LIMIT + 1 - already),
+        )
+
+    return apply
+
+
+@dataclass(frozen=True)
+class Case:
+    check: str
+    apply: Callable[[psycopg.Connection], object]  # makes the data bad; may return the bad row's id
+    mention: str | None = None  # text the sample must show (default: what `apply` returned)
+    count: int = 1  # offending rows expected
+    also_fails: frozenset[str] = frozenset()  # checks the same bad row legitimately breaks too
+
+
+def _negative_stock(conn: psycopg.Connection) -> str:
+    execute(conn, "ALTER TABLE inventory_state DROP CONSTRAINT stock_not_negative")
+    apply_movement(conn, "P010", "WH-PH", "sale", -505)  # 500 in stock: -5, consistent with its log
+    return "P010"
+
+
+def _missing_slot(conn: psycopg.Connection) -> str:
+    execute(conn, "DELETE FROM inventory_events WHERE product_id = 'P030' AND warehouse_id = 'WH-PH'")
+    execute(conn, "DELETE FROM inventory_state WHERE product_id = 'P030' AND warehouse_id = 'WH-PH'")
+    return "missing"
+
+
+def _stock_loaded_without_movement(conn: psycopg.Connection) -> str:
+    execute(conn, "UPDATE inventory_state SET current_stock = 480 "
+                  "WHERE product_id = 'P021' AND warehouse_id = 'WH-ABUJA'")  # fmt: skip
+    return "P021"
+
+
+def _duplicate_latest(conn: psycopg.Connection) -> str:
+    execute(conn, "ALTER TABLE competitor_prices_latest DROP CONSTRAINT competitor_prices_latest_pkey")
+    execute(
+        conn,
+        "INSERT INTO competitor_prices_latest SELECT product_id, competitor_name, event_id, "
+        "competitor_price + 1, our_price, price_difference, price_difference_pct, event_time, updated_at "
+        "FROM competitor_prices_latest WHERE product_id = 'P003' AND competitor_name = 'ElectroHub'",
+    )
+    return "ElectroHub"
+
+
+def _latest_moved_back(conn: psycopg.Connection) -> str:
+    # The latest row replaced by an older observation: what a non-monotonic upsert would do.
+    execute(
+        conn,
+        "UPDATE competitor_prices_latest l SET event_id = h.event_id, competitor_price = h.competitor_price, "
+        "event_time = h.event_time FROM competitor_prices h "
+        "WHERE l.product_id = 'P002' AND l.competitor_name = 'GadgetZone' "
+        "AND h.product_id = l.product_id AND h.competitor_name = l.competitor_name "
+        "AND h.event_time < l.event_time",
+    )
+    return "behind the newest observation"
+
+
+DEAD_LETTER_FLOOD = DEAD_LETTER_LIMIT + 1
+
+
+def ahead(minutes: float = 60) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+CASES = [
+    Case("inventory_stock_not_negative", _negative_stock),
+    Case("inventory_slot_count_matches_catalog", _missing_slot),
+    Case(
+        "inventory_stock_within_max",
+        lambda c: apply_movement(c, "P020", "WH-LAGOS", "stock_received", 200_000),
+        mention="200500",
+    ),
+    Case("inventory_stock_equals_applied_movements", _stock_loaded_without_movement),
+    Case(
+        "inventory_events_valid_event_types",
+        lambda c: apply_movement(c, "P022", "WH-PH", "stock_transfer", -5),
+    ),
+    Case(
+        "inventory_events_valid_warehouse_ids",
+        lambda c: apply_movement(c, "P023", "WH-KANO", "stock_received", 10),
+        # The movement created its slot, in a warehouse the catalog does not have.
+        also_fails=frozenset({"inventory_slot_count_matches_catalog"}),
+    ),
+    Case(
+        "inventory_events_no_future_timestamps",
+        lambda c: apply_movement(c, "P024", "WH-LAGOS", "sale", -1, at=ahead()),
+    ),
+    Case("inventory_stream_fresh", stale_stream(INVENTORY_TOPIC), mention="stale"),
+    Case(
+        "inventory_dead_letters_within_limit",
+        flood_dead_letters(INVENTORY_TOPIC),
+        mention="crafted poison",
+        count=DEAD_LETTER_FLOOD,
+    ),
+    Case(
+        "clickstream_not_empty",
+        lambda c: execute(c, "DELETE FROM clickstream_events"),
+        mention="clickstream_events has no rows",
+    ),
+    Case("clickstream_valid_event_types", lambda c: insert_click(c, event_type="hover")),
+    Case("clickstream_products_exist", lambda c: insert_click(c, product_id="P999"), mention="P999"),
+    Case("clickstream_valid_device_types", lambda c: insert_click(c, device="smart_tv"), mention="smart_tv"),
+    Case("clickstream_no_future_timestamps", lambda c: insert_click(c, at=ahead())),
+    Case("clickstream_stream_fresh", stale_stream(CLICK_TOPIC), mention="stale"),
+    Case(
+        "clickstream_dead_letters_within_limit",
+        flood_dead_letters(CLICK_TOPIC, already=SEED_CLICK_DEAD_LETTERS),
+        mention="crafted poison",
+        count=DEAD_LETTER_FLOOD,
+    ),
+    Case(
+        "competitor_prices_positive",
+        lambda c: insert_observation(c, "P001", "TechMart", "0.00", f.minutes_ago(90)),
+        also_fails=frozenset({"competitor_price_difference_within_bound"}),  # a zero price is 100 % below
+    ),
+    Case(
+        "competitor_price_difference_within_bound",
+        lambda c: insert_observation(c, "P001", "GadgetZone", "99.99", f.minutes_ago(90)),
+        mention="-88.89",
+    ),
+    Case(
+        "competitor_names_known",
+        lambda c: insert_observation(c, "P001", "ShadyDeals", "880.00", f.minutes_ago(3), also_latest=True),
+        mention="ShadyDeals",
+    ),
+    Case(
+        "competitor_prices_no_future_timestamps",
+        lambda c: insert_observation(c, "P002", "GadgetZone", "1300.00", ahead(), also_latest=True),
+    ),
+    Case("competitor_stream_fresh", stale_stream(COMPETITOR_TOPIC), mention="stale"),
+    Case(
+        "competitor_dead_letters_within_limit",
+        flood_dead_letters(COMPETITOR_TOPIC),
+        mention="crafted poison",
+        count=DEAD_LETTER_FLOOD,
+    ),
+    Case("competitor_latest_unique", _duplicate_latest, mention="ElectroHub"),
+    Case("competitor_latest_matches_newest_observation", _latest_moved_back, mention="behind the newest"),
+    Case(
+        "recommendations_valid_action",
+        lambda c: insert_recommendation(c, recommendation="panic"),
+        mention="panic",
+    ),
+    Case(
+        "recommendations_confidence_in_range",
+        lambda c: insert_recommendation(c, confidence="1.5"),
+        mention="1.500",
+    ),
+    Case(
+        "recommendations_known_products",
+        lambda c: insert_recommendation(c, product_id="P999"),
+        mention="P999",
+    ),
+]
+EXTRA_CASES = [
+    pytest.param(
+        Case(
+            "inventory_stream_fresh",
+            lambda c: execute(c, "DELETE FROM ingest_offsets WHERE topic = %s", (INVENTORY_TOPIC,)),
+            mention="never committed",
+        ),
+        id="inventory_stream_fresh-never_committed",
+    ),
+]
+
+
+def outcomes_by_name(outcomes: list[CheckOutcome]) -> dict[str, CheckOutcome]:
+    return {o.name: o for o in outcomes}
+
+
+def test_every_check_has_a_failure_case() -> None:
+    assert [c.check for c in CASES] == [c.name for c in CHECKS], "one case per check, in registry order"
+
+
+def test_clean_data_passes_every_check(settings: Settings) -> None:
+    seed_clean(settings)
+    with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
+        outcomes = outcomes_by_name(run_all_checks(conn, settings))
+    assert list(outcomes) == [c.name for c in CHECKS]
+    for name in CHECKS_BY_NAME:
+        outcome = outcomes[name]
+        assert outcome.error is None, f"{name}: {outcome.error}"
+        assert outcome.passed, f"{name}: {outcome.summary}\n{outcome.sample_markdown()}"
+    # Tolerated volume is still reported.
+    assert outcomes["clickstream_dead_letters_within_limit"].offending_count == SEED_CLICK_DEAD_LETTERS
+    assert outcomes["inventory_stock_not_negative"].sample_markdown() == "no offending rows"
+
+
+@pytest.mark.parametrize("case", [*(pytest.param(c, id=c.check) for c in CASES), *EXTRA_CASES])
+def test_one_bad_row_fails_its_check_and_only_related_ones(settings: Settings, case: Case) -> None:
+    seed_clean(settings)
+    with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
+        returned = case.apply(conn)
+        mention = case.mention or str(returned)
+        outcomes = outcomes_by_name(run_all_checks(conn, settings))
+    failed = {name for name, o in outcomes.items() if not o.passed}
+    assert failed == {case.check} | case.also_fails, {n: outcomes[n].summary for n in failed}
+    outcome = outcomes[case.check]
+    assert outcome.error is None
+    assert outcome.offending_count == case.count, outcome.summary
+    assert mention in outcome.sample_markdown(), outcome.sample_markdown()
+    assert 1 <= len(outcome.sample) <= 10
+
+
+def test_a_query_that_cannot_run_fails_its_check_and_the_others_still_run(settings: Settings) -> None:
+    seed_clean(settings)
+    with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
+        conn.execute("ALTER TABLE inventory_state RENAME COLUMN current_stock TO stock")  # schema drift
+        outcomes = outcomes_by_name(run_all_checks(conn, settings))
+    broken = {n for n, o in outcomes.items() if o.error is not None}
+    assert broken == {
+        "inventory_stock_not_negative",
+        "inventory_stock_within_max",
+        "inventory_stock_equals_applied_movements",
+    }
+    assert "UndefinedColumn" in outcomes["inventory_stock_not_negative"].summary
+    assert all(outcomes[n].passed for n in set(outcomes) - broken)
+
+
+# --- through Dagster --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dagster_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The Dagster ops read get_settings(): point its consumer-group prefix at this test's."""
+    monkeypatch.setenv("KAFKA_GROUP_PREFIX", settings.kafka_group_prefix)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key}
+
+
+@dg.asset(deps=[tables.PRICING_RECOMMENDATIONS])
+def pricing_report() -> None:
+    """Stands for anything computed from the recommendations (a dbt mart, an export)."""
+
+
+def test_blocking_pricing_checks_gate_downstream_assets(
+    dagster_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_clean(dagster_settings)
+    resources = {"postgres": PostgresResource(conninfo=dagster_settings.database_conninfo)}
+    pricing_checks = [d for d in quality_checks if tables.PRICING_RECOMMENDATIONS in
+                      {k.asset_key.to_user_string() for k in d.check_keys}]  # fmt: skip
+    assert len(pricing_checks) == 1
+    assets = [pricing_recommendations, *pricing_checks, pricing_report]
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        good = dg.materialize(assets, resources=resources, instance=instance)
+        assert good.success
+        checks = evaluations(good)
+        assert set(checks) == {c.name for c in checks_for(tables.PRICING_RECOMMENDATIONS)}
+        assert all(e.passed for e in checks.values())
+        assert materialized(good) == {"pricing_recommendations", "pricing_report"}
+
+        # An engine regression: confidences above 1.
+        decide = cycle.decide
+
+        def overconfident(*args: object, **kwargs: object) -> dict[str, np.ndarray]:
+            decided = decide(*args, **kwargs)  # type: ignore[arg-type]
+            decided["confidence"] = np.full(len(decided["confidence"]), 1.5)
+            return decided
+
+        monkeypatch.setattr(cycle, "decide", overconfident)
+        bad = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
+        assert not bad.success, "a failed blocking check fails its step"
+        checks = evaluations(bad)
+        failed = checks["recommendations_confidence_in_range"]
+        assert not failed.passed and failed.blocking and failed.severity == dg.AssetCheckSeverity.ERROR
+        assert failed.metadata["offending_count"].value == 4
+        assert "1.500" in str(failed.metadata["sample"].value)
+        assert "confidence BETWEEN 0 AND 1" in str(failed.metadata["sql"].value)
+        assert checks["recommendations_valid_action"].passed
+        assert materialized(bad) == {"pricing_recommendations"}, (
+            "downstream of a failed blocking check: skipped"
+        )
+        assert "pricing_report" not in {e.step_key for e in bad.all_events}, "its step never started"
+
+
+def registered_definitions(settings: Settings) -> dg.Definitions:
+    """What pricing_platform/definitions.py registers, plus the quality objects."""
+    return dg.Definitions(
+        assets=[*raw_table_specs(), pricing_recommendations],
+        asset_checks=quality_checks,
+        jobs=[pricing_job, quality_checks_job],
+        schedules=[pricing_schedule, quality_checks_schedule],
+        sensors=[quality_sensor],
+        resources=build_resources(settings),
+    )
+
+
+def test_scheduled_jobs_run_the_checks_in_process_and_failures_raise_alerts(
+    dagster_settings: Settings,
+) -> None:
+    settings = dagster_settings
+    seed_clean(settings)
+    defs = registered_definitions(settings)
+    raw_names = {c.name for a in RAW_CHECKED_ASSETS for c in checks_for(a)}
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        # The pricing job (selection: the asset) runs the asset's checks too.
+        priced = defs.resolve_job_def("pricing_engine_job").execute_in_process(instance=instance)
+        assert set(evaluations(priced)) == {c.name for c in checks_for(tables.PRICING_RECOMMENDATIONS)}
+
+        job = defs.resolve_job_def("quality_checks_job")
+        clean = job.execute_in_process(instance=instance)
+        assert clean.success and set(evaluations(clean)) == raw_names, "exactly the raw tables' checks"
+        assert all(e.passed for e in evaluations(clean).values())
+        assert clean.get_asset_materialization_events() == []
+
+        with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
+            stale_stream(CLICK_TOPIC)(conn)
+        stale = job.execute_in_process(instance=instance)
+        assert stale.success, "a failing check is a result, not a run failure"
+        failed = {n for n, e in evaluations(stale).items() if not e.passed}
+        assert failed == {"clickstream_stream_fresh"}
+        evaluation = evaluations(stale)["clickstream_stream_fresh"]
+        assert evaluation.metadata["offending_count"].value == 1
+        assert "raw.clickstream" in str(evaluation.metadata["sample"].value)
+
+        with dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                     resources=build_resources(settings)) as context:  # fmt: skip
+            summary = quality_sensor(context)
+        assert isinstance(summary, dg.SkipReason)
+        with psycopg.connect(settings.database_conninfo) as conn:
+            alerts = conn.execute(
+                "SELECT condition_key, severity FROM alerts WHERE cleared_at IS NULL"
+            ).fetchall()
+        assert alerts == [("asset_check:clickstream_events:clickstream_stream_fresh", "critical")]
+
+    tick = quality_checks_schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 12, 5, tzinfo=UTC))
+    )
+    assert tick.run_requests is not None and len(tick.run_requests) == 1
+    assert quality_checks_schedule.job_name == "quality_checks_job"
+    assert quality_checks_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+# --- the CLI command --------------------------------------------------------------------------------------
+
+
+def test_quality_command_prints_the_table_and_exits_0_or_1(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "220")
+    seed_clean(settings)
+    assert quality_command(False, settings=settings) == 0
+    out = capsys.readouterr().out
+    for check in CHECKS:
+        assert check.name in out
+    assert f"{len(CHECKS)} of {len(CHECKS)} checks passed" in out
+    assert "SELECT" not in out
+
+    with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
+        insert_click(conn, device="smart_tv")
+    assert quality_command(True, settings=settings) == 1
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("│ clickstream_valid_device_types "))
+    assert re.search(r"FAIL.*\b1\b", row), row
+    assert "smart_tv" in out, "failures show their sample"
+    assert "offending_count" in out and "device_type = ANY" in out, "--verbose shows each query"
+    assert f"{len(CHECKS) - 1} of {len(CHECKS)} checks passed" in out
