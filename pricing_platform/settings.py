@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     quality_dead_letter_max_per_hour: int = Field(100, ge=0, description="dead letters per stream per hour")
     quality_query_timeout_s: int = Field(60, ge=1, description="statement timeout of each check's query")
 
+    # --- dbt ----------------------------------------------------------------------------------------
+    dbt_staging_schema: str = Field("staging", description="schema the dbt staging views are built in")
+    dbt_marts_schema: str = Field("marts", description="schema the dbt mart tables are built in")
+
     # --- Dagster -----------------------------------------------------------------------------------
     dagster_database_url: PostgresDsn = Field(
         PostgresDsn("postgresql://pricing@127.0.0.1:55432/dagster"),

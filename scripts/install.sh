@@ -21,4 +21,6 @@ if ! python3 -m uv --version >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check uv
 fi
 python3 -m uv sync --frozen --quiet
+# dbt's manifest is built here, once, so loading the Dagster definitions never has to parse the project.
+.venv/bin/python -m pricing_platform.dbt prepare
 echo "environment ready: .venv ($(.venv/bin/python --version))"

@@ -1,0 +1,109 @@
+"""The dbt project (dbt_project/) as Dagster assets: staging views and mart tables downstream of the raw
+external assets, every dbt test an asset check, rebuilt by `dbt build` every 5 minutes.
+
+The asset graph comes from dbt_project/target/manifest.json, written at install time by
+`python -m pricing_platform.dbt prepare`; loading the definitions only reads it (and fails with that
+command in the message when it is missing)."""
+
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
+
+from pricing_platform import dbt as dbt_project
+from pricing_platform.resources.dbt import DbtResource
+from pricing_platform.settings import Settings
+
+DBT_PROJECT = DbtProject(dbt_project.PROJECT_DIR)
+# Per-run artifacts (run_results.json, compiled SQL, logs) under target/runs/, the newest kept.
+RUNS_DIR = dbt_project.TARGET_DIR / "runs"
+RUNS_KEPT = 24
+LAYER_GROUPS = {"staging": "staging", "marts": "marts"}
+
+
+class PricingDbtTranslator(DagsterDbtTranslator):
+    """Sources are the existing raw assets, keyed by bare table name (`clickstream_events`; the
+    pricing_recommendations_latest view maps to `pricing_recommendations` through its dbt meta); models
+    are keyed by bare model name and grouped by layer."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        meta = dbt_resource_props.get("config", {}).get("meta") or dbt_resource_props.get("meta") or {}
+        if meta.get("dagster", {}).get("asset_key"):
+            return super().get_asset_key(dbt_resource_props)
+        return dg.AssetKey(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        layer = fqn[1] if len(fqn) > 2 else None
+        return LAYER_GROUPS.get(layer or "", "analytics")
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return ["team:analytics"]
+
+
+TRANSLATOR = PricingDbtTranslator(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _prune_runs(keep: int = RUNS_KEPT) -> None:
+    if not RUNS_DIR.exists():
+        return
+    runs = sorted((p for p in RUNS_DIR.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for stale in runs[: max(0, len(runs) - keep)]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@dbt_assets(
+    manifest=dbt_project.require_manifest(DBT_PROJECT.manifest_path),
+    project=DBT_PROJECT,
+    dagster_dbt_translator=TRANSLATOR,
+    name="pricing_dbt_models",
+)
+def pricing_dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> Iterator[Any]:
+    """`dbt build` of the selected models and their tests (tests report as asset checks)."""
+    _prune_runs()
+    target = RUNS_DIR / f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+    target.mkdir(parents=True)
+    # Start from the prepared parse state: dbt re-parses only what changed since `prepare`.
+    prepared_state = dbt_project.TARGET_DIR / "partial_parse.msgpack"
+    if prepared_state.exists():
+        shutil.copyfile(prepared_state, target / prepared_state.name)
+    yield from dbt.cli(["build"], context=context, target_path=target).stream()
+
+
+def build_dbt_resource(settings: Settings) -> DbtResource:
+    """The `dbt` resource the assets need, connected from the settings."""
+    return DbtResource.from_settings(settings, DBT_PROJECT)
+
+
+# One step on the in-process executor, like the pricing job.
+dbt_marts_job = dg.define_asset_job(
+    "dbt_marts_job",
+    selection=dg.AssetSelection.assets(pricing_dbt_models),
+    executor_def=dg.in_process_executor,
+    description="`dbt build`: staging views, mart tables and every dbt test (as asset checks).",
+)
+
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.schedule(
+    name="dbt_marts_every_5_minutes",
+    job=dbt_marts_job,
+    cron_schedule="*/5 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    execution_timezone="UTC",
+    description="Rebuilds the marts every 5 minutes; skips a tick while the previous build still runs.",
+)
+def dbt_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    running = context.instance.get_runs_count(dg.RunsFilter(job_name=dbt_marts_job.name, statuses=_IN_FLIGHT))
+    if running:
+        return dg.SkipReason(f"{running} dbt_marts_job run(s) still in flight")
+    return dg.RunRequest()
