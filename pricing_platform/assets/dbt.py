@@ -14,6 +14,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from pricing_platform import dbt as dbt_project
+from pricing_platform.db import tables
+from pricing_platform.quality.checks import Severity
+from pricing_platform.quality.checks import checks_for as quality_checks_for
 from pricing_platform.resources.dbt import DbtResource
 from pricing_platform.settings import Settings
 
@@ -106,4 +109,22 @@ def dbt_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest |
     running = context.instance.get_runs_count(dg.RunsFilter(job_name=dbt_marts_job.name, statuses=_IN_FLIGHT))
     if running:
         return dg.SkipReason(f"{running} dbt_marts_job run(s) still in flight")
+    # Blocking checks only gate assets in their own run; the marts are built in this separate one, so the
+    # gate is here: analysts keep the last good marts rather than marts built on failed recommendations.
+    failed = _failed_blocking_checks(context.instance)
+    if failed:
+        return dg.SkipReason(f"marts not rebuilt: blocking checks failed last time: {', '.join(failed)}")
     return dg.RunRequest()
+
+
+def _failed_blocking_checks(instance: dg.DagsterInstance) -> list[str]:
+    failed = []
+    for check in quality_checks_for(tables.PRICING_RECOMMENDATIONS):
+        if check.severity is not Severity.ERROR:
+            continue
+        key = dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)
+        record = instance.get_latest_asset_check_evaluation_record(key)
+        evaluation = record.evaluation if record else None
+        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
+            failed.append(key.to_user_string())
+    return failed
