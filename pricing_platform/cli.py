@@ -20,6 +20,8 @@ db_app = typer.Typer(help="Database schema and seed data.", no_args_is_help=True
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
+dbt_app = typer.Typer(help="The dbt project, connected from the settings.", no_args_is_help=True)
+app.add_typer(dbt_app, name="dbt")
 console = Console()
 
 
@@ -175,3 +177,39 @@ def quality(
     from pricing_platform.quality.cli import quality_command
 
     raise typer.Exit(quality_command(verbose))
+
+
+@dbt_app.command("prepare")
+def dbt_prepare() -> None:
+    """Build step: regenerate the catalog macros and write target/manifest.json (no database needed)."""
+    from pricing_platform import dbt
+
+    console.print(f"dbt manifest ready: {dbt.prepare()}")
+
+
+@dbt_app.command("generate")
+def dbt_generate() -> None:
+    """Only regenerate macros/catalog_values.sql from the catalog."""
+    from pricing_platform import dbt
+
+    changed = dbt.write_catalog_macros()
+    console.print(f"{dbt.CATALOG_MACROS_PATH} {'rewritten' if changed else 'already up to date'}")
+
+
+@dbt_app.command("docs")
+def dbt_docs(
+    serve: Annotated[bool, typer.Option(help="then serve the site on LOCAL_BIND_HOST")] = False,
+    port: Annotated[int, typer.Option(help="port for --serve")] = 8080,
+) -> None:
+    """`dbt docs generate` against DATABASE_URL (needs the database)."""
+    from pricing_platform import dbt
+
+    console.print(f"dbt docs generated: {dbt.docs(serve=serve, port=port)}")
+
+
+@dbt_app.command("cli", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dbt_cli(ctx: typer.Context) -> None:
+    """Any dbt command, e.g. `pricing-platform dbt cli build`, connected from the settings."""
+    from pricing_platform import dbt
+
+    raise typer.Exit(dbt.run_dbt(ctx.args, get_settings(), check=False).returncode)

@@ -22,5 +22,5 @@ if ! python3 -m uv --version >/dev/null 2>&1; then
 fi
 python3 -m uv sync --frozen --quiet
 # dbt's manifest is built here, once, so loading the Dagster definitions never has to parse the project.
-.venv/bin/python -m pricing_platform.dbt prepare
+.venv/bin/pricing-platform dbt prepare
 echo "environment ready: .venv ($(.venv/bin/python --version))"

@@ -2,7 +2,7 @@
 external assets, every dbt test an asset check, rebuilt by `dbt build` every 5 minutes.
 
 The asset graph comes from dbt_project/target/manifest.json, written at install time by
-`python -m pricing_platform.dbt prepare`; loading the definitions only reads it (and fails with that
+`pricing-platform dbt prepare`; loading the definitions only reads it (and fails with that
 command in the message when it is missing)."""
 
 import shutil

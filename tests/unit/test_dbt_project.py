@@ -16,8 +16,7 @@ from pricing_platform.pricing.rules import PricingRules
 def test_generated_catalog_macros_match_the_python_catalog() -> None:
     on_disk = dbt_project.CATALOG_MACROS_PATH.read_text()
     assert on_disk == dbt_project.render_catalog_macros(), (
-        "dbt_project/macros/catalog_values.sql drifted from the catalog: run "
-        "`python -m pricing_platform.dbt generate`"
+        "dbt_project/macros/catalog_values.sql drifted from the catalog: run `pricing-platform dbt generate`"
     )
     values = dbt_project.catalog_values()
     assert values["categories"] == tuple(c.value for c in catalog.Category)
