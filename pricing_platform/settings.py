@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PostgresDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,20 @@ class Settings(BaseSettings):
     quality_max_price_difference_pct: float = Field(80.0, gt=0, description="largest plausible price gap %")
     quality_dead_letter_max_per_hour: int = Field(100, ge=0, description="dead letters per stream per hour")
     quality_query_timeout_s: int = Field(60, ge=1, description="statement timeout of each check's query")
+
+    # --- Parquet lake ---------------------------------------------------------------------------------
+    lake_backend: Literal["local", "s3"] = Field("local", description="local directory or an S3 bucket")
+    lake_local_dir: Path = Field(PROJECT_ROOT / ".local" / "lake", description="lake root when backend=local")
+    lake_bucket: str = Field("pricing-lake", description="bucket when backend=s3")
+    lake_prefix: str = Field("", description="key prefix inside the bucket")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset: AWS")
+    s3_region: str = Field("us-east-1")
+    aws_access_key_id: str | None = Field(None, description="S3 credentials; unset: the default AWS chain")
+    aws_secret_access_key: str | None = None
+    lake_batch_rows: int = Field(100_000, ge=1000, description="rows per Arrow batch when exporting")
+    lake_recent_days: int = Field(2, ge=1, description="partitions re-exported by the lake schedule")
+    local_s3: bool = Field(True, description="`up` runs a local S3 endpoint and points the lake at it")
+    local_s3_port: int = Field(9000, ge=1, description="port of that endpoint")
 
     # --- dbt ----------------------------------------------------------------------------------------
     dbt_staging_schema: str = Field("staging", description="schema the dbt staging views are built in")
