@@ -66,6 +66,12 @@ def programs(settings: Settings) -> list[Program]:
     if settings.local_broker:
         host, port = _host_port(settings.kafka_bootstrap_servers.split(",")[0])
         found.append(Program("broker", broker_argv(host, port), INFRA))
+    if settings.local_s3:
+        # moto's S3 server: a real S3 HTTP endpoint (objects in memory), standing in for MinIO here.
+        moto = str(Path(sys.executable).parent / "moto_server")
+        found.append(
+            Program("s3", [moto, "-H", settings.local_bind_host, "-p", str(settings.local_s3_port)], INFRA)
+        )
     for index, stream in enumerate(Stream):
         metrics_port = settings.ingest_metrics_port + index if settings.ingest_metrics_port else 0
         found.append(
@@ -165,6 +171,8 @@ def endpoints(settings: Settings) -> list[Endpoint]:
                     f"metrics ingest-{stream.value}", f"http://{settings.local_bind_host}:{port}/metrics"
                 )
             )
+    if settings.local_s3:
+        found.append(Endpoint("S3 lake (local endpoint)", f"{local_s3_url(settings)}/{settings.lake_bucket}"))
     found.append(Endpoint("logs", str(settings.local_state_dir / "logs")))
     return found
 
@@ -181,6 +189,9 @@ def up(settings: Settings, console: Console) -> None:
         # Services inherit the environment of the process manager; the storage URL may hold a password, so it
         # is passed this way rather than written into its config file.
         os.environ.setdefault("DAGSTER_DATABASE_URL", str(settings.dagster_database_url))
+        if settings.local_s3:
+            # The stack's own services write the lake to its local S3 endpoint (throwaway credentials).
+            os.environ.update(LOCAL_S3_ENVIRONMENT | {"S3_ENDPOINT_URL": local_s3_url(settings)})
         status.update("starting the process manager")
         supervisor.start_daemon()
         status.update("starting PostgreSQL and the broker")
@@ -210,6 +221,9 @@ def up(settings: Settings, console: Console) -> None:
                 forgotten = forget_positions(conn, [t.name for t in TOPICS.values()])
                 if forgotten:
                     console.print(f"new in-memory broker: {forgotten} stored partition positions reset")
+        if settings.local_s3:
+            status.update("creating the lake bucket")
+            _wait(lambda: _bucket_ready(settings), 30, f"S3 endpoint {local_s3_url(settings)}")
         status.update("creating topics")
         ensure_topics(settings)
         status.update("starting ingest workers and simulators")
@@ -275,6 +289,34 @@ def data_table(settings: Settings) -> Table:
     except psycopg.OperationalError as exc:
         table.add_row("(database unreachable)", "-", "-", str(exc).strip().splitlines()[0], "-")
     return table
+
+
+LOCAL_S3_ENVIRONMENT = {"LAKE_BACKEND": "s3", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def local_s3_url(settings: Settings) -> str:
+    return f"http://{settings.local_bind_host}:{settings.local_s3_port}"
+
+
+def _bucket_ready(settings: Settings) -> bool:
+    """Create the lake bucket on the local endpoint (idempotent); False while the endpoint is starting."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=local_s3_url(settings),
+        region_name=settings.s3_region,
+        aws_access_key_id=LOCAL_S3_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_S3_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+    )
+    try:
+        client.create_bucket(Bucket=settings.lake_bucket)
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
+    except BotoCoreError:
+        return False
+    return True
 
 
 def _database_reachable(settings: Settings) -> bool:

@@ -67,6 +67,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         "DATABASE_URL": f"postgresql://pricing@127.0.0.1:{pg_port}/pricing",
         "DAGSTER_DATABASE_URL": f"postgresql://pricing@127.0.0.1:{pg_port}/dagster",
         "DAGSTER_PORT": str(free_port()),
+        "LOCAL_S3_PORT": str(free_port()),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "INGEST_METRICS_PORT": str(metrics),
         "SIMULATOR_RATE": "50",
@@ -82,6 +83,7 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     services = (
         "postgres",
         "broker",
+        "s3",
         "dagster",
         "ingest-clickstream",
         "ingest-inventory",
@@ -110,6 +112,9 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     assert status.returncode == 0
     assert status.stdout.count("RUNNING") == len(services), status.stdout
     assert "raw.clickstream" in status.stdout
+
+    bucket_url = f"http://127.0.0.1:{stack_env['LOCAL_S3_PORT']}/pricing-lake"
+    assert _answers(bucket_url), "the local S3 endpoint serves the lake bucket"
 
     metrics_url = f"http://127.0.0.1:{stack_env['INGEST_METRICS_PORT']}/metrics"
     body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()

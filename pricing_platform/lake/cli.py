@@ -1,0 +1,31 @@
+"""`pricing-platform lake query "SQL"`: the lake's SQL, printed as a table."""
+
+from __future__ import annotations
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from pricing_platform.lake.query import query_lake
+from pricing_platform.settings import get_settings
+
+MAX_ROWS = 1000
+
+
+def lake_query_command(sql: str) -> int:
+    """Print the result of `sql` over the lake (views: clickstream, inventory, competitor_prices,
+    pricing_recommendations; a `date` column per partition). Returns the exit code."""
+    console = Console()
+    try:
+        result = query_lake(sql, get_settings())
+    except (duckdb.Error, OSError, RuntimeError) as exc:
+        console.print(f"[red]lake query failed:[/red] {exc}")
+        return 1
+    table = Table(*result.column_names, show_lines=False)
+    for row in result.slice(0, MAX_ROWS).to_pylist():
+        table.add_row(*("∅" if v is None else str(v) for v in row.values()))
+    console.print(table)
+    shown = min(result.num_rows, MAX_ROWS)
+    more = f" (first {shown:,} shown)" if result.num_rows > shown else ""
+    console.print(f"{result.num_rows:,} row(s){more}")
+    return 0
