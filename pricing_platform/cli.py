@@ -22,6 +22,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 dbt_app = typer.Typer(help="The dbt project, connected from the settings.", no_args_is_help=True)
 app.add_typer(dbt_app, name="dbt")
+lake_app = typer.Typer(help="The Parquet lake.", no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
 console = Console()
 
 
@@ -213,3 +215,13 @@ def dbt_cli(ctx: typer.Context) -> None:
     from pricing_platform import dbt
 
     raise typer.Exit(dbt.run_dbt(ctx.args, get_settings(), check=False).returncode)
+
+
+@lake_app.command("query")
+def lake_query(
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views clickstream, inventory, ...")],
+) -> None:
+    """Run DuckDB SQL over the lake (local directory or S3, per the settings) and print the result."""
+    from pricing_platform.lake.cli import lake_query_command
+
+    raise typer.Exit(lake_query_command(sql))

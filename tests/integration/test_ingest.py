@@ -332,3 +332,60 @@ def test_event_the_database_refuses_is_isolated_and_dead_lettered(topics: Settin
     assert "numeric field overflow" in reason
     assert_offsets_at_end(db, topics, Stream.COMPETITOR, 4)
     assert worker.alive()
+
+
+def writer_waiting_on_a_lock(db: str, worker: str) -> bool:
+    return bool(
+        scalar(
+            db,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+            (f"pricing-ingest:{worker}:writer",),
+        )
+    )
+
+
+def product_clicks(n: int, seed: int) -> list[ClickstreamEvent]:
+    rng = random.Random(seed)
+    return [click(rng.choice(PRODUCTS).product_id, rng.choice(CLICK_TYPES[1:])) for _ in range(n)]
+
+
+def test_stalled_owner_mid_transaction_and_its_successor_never_both_commit(topics: Settings, workers) -> None:
+    """Deterministic zombie: the first owner is frozen inside its batch transaction while a second worker
+    takes the partitions over and consumes the same messages. Exactly one of the two batches commits; the
+    other is fenced by the offsets compare-and-set and rolled back whole."""
+    db = topics.database_conninfo
+    first, second, third = product_clicks(1000, 8), product_clicks(1000, 9), product_clicks(1000, 10)
+    produce(topics, [message(CLICK_TOPIC, e) for e in first])
+    stalled = workers(Stream.CLICKSTREAM, "stalled")
+    wait_for_count(db, "clickstream_events", len(first), logs=stalled.log)
+
+    locker = psycopg.connect(db)  # holds the metrics rows, so the next batch stops inside its transaction
+    locker.execute("SELECT product_id FROM product_metrics FOR UPDATE")
+    healthy = None
+    try:
+        produce(topics, [message(CLICK_TOPIC, e) for e in second])
+        wait_until(
+            lambda: writer_waiting_on_a_lock(db, "stalled"), 30, "the batch to wait inside its transaction"
+        )
+        stalled.signal(signal.SIGSTOP)
+        healthy = workers(Stream.CLICKSTREAM, "healthy")
+        # After the stalled worker's session times out, the healthy one owns every partition, reads the
+        # old positions and blocks on the offsets rows the frozen transaction still holds.
+        wait_until(lambda: writer_waiting_on_a_lock(db, "healthy"), 60, "the successor's batch", healthy.log)
+        locker.rollback()
+        time.sleep(1)
+        assert writer_waiting_on_a_lock(db, "healthy"), "the frozen transaction still holds the offsets"
+    finally:
+        locker.close()
+        stalled.signal(signal.SIGCONT)
+    assert healthy is not None
+    wait_for_count(
+        db, "clickstream_events", len(first) + len(second), logs=lambda: stalled.log() + healthy.log()
+    )
+    wait_until(lambda: "batch rolled back" in healthy.log(), 30, "the successor to be fenced", healthy.log)
+    produce(topics, [message(CLICK_TOPIC, e) for e in third])
+    everything = first + second + third
+    wait_for_count(db, "clickstream_events", len(everything), logs=lambda: stalled.log() + healthy.log())
+    time.sleep(1)
+    assert stored_metrics(db) == expected_metrics(everything)
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(everything))

@@ -1,0 +1,51 @@
+"""The Parquet lake as a Dagster resource: the LAKE_* / S3_* / AWS_* settings in one place."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from pricing_platform.lake.storage import LakeStorage, S3Options
+from pricing_platform.settings import Settings
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the lake's partitions are written (a local directory or an S3 bucket) and in what batches."""
+
+    backend: Literal["local", "s3"] = Field("local", description="local directory or an S3 bucket")
+    local_dir: str = Field(description="lake root when backend=local")
+    bucket: str = Field("pricing-lake", description="bucket when backend=s3")
+    prefix: str = Field("", description="key prefix inside the bucket")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset: AWS")
+    region: str = "us-east-1"
+    access_key_id: str | None = Field(None, description="unset: the default AWS credential chain")
+    secret_access_key: str | None = None
+    batch_rows: int = Field(100_000, description="rows per Arrow batch (and Parquet row group)")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LakeResource:
+        return cls(
+            backend=settings.lake_backend,
+            local_dir=str(settings.lake_local_dir),
+            bucket=settings.lake_bucket,
+            prefix=settings.lake_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.aws_access_key_id,
+            secret_access_key=settings.aws_secret_access_key,
+            batch_rows=settings.lake_batch_rows,
+        )
+
+    def storage(self) -> LakeStorage:
+        if self.backend == "local":
+            return LakeStorage.local(self.local_dir)
+        options = S3Options(
+            bucket=self.bucket,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+        )
+        return LakeStorage.s3(options, self.prefix)
