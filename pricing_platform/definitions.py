@@ -11,6 +11,7 @@ from pricing_platform.assets.dbt import (
     dbt_marts_schedule,
     pricing_dbt_models,
 )
+from pricing_platform.assets.lake import build_lake_schedule, lake_assets, lake_export_job
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
 from pricing_platform.assets.raw_tables import raw_table_specs
 from pricing_platform.maintenance import purge_old_runs_job, purge_old_runs_schedule
@@ -25,10 +26,16 @@ from pricing_platform.settings import get_settings
 settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models],
+    assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models, *lake_assets],
     asset_checks=quality_checks,
-    jobs=[pricing_job, dbt_marts_job, quality_checks_job, purge_old_runs_job],
-    schedules=[pricing_schedule, dbt_marts_schedule, quality_checks_schedule, purge_old_runs_schedule],
+    jobs=[pricing_job, dbt_marts_job, quality_checks_job, lake_export_job, purge_old_runs_job],
+    schedules=[
+        pricing_schedule,
+        dbt_marts_schedule,
+        quality_checks_schedule,
+        build_lake_schedule(settings),
+        purge_old_runs_schedule,
+    ],
     sensors=[observe_raw_tables, stock_out_sensor, competitor_undercut_sensor, quality_sensor],
     resources={**build_resources(settings), "dbt": build_dbt_resource(settings)},
 )

@@ -61,7 +61,6 @@ lake_assets = [_lake_asset(stream) for stream in STREAMS.values()]
 lake_export_job = dg.define_asset_job(
     "lake_export_job",
     selection=dg.AssetSelection.groups(LAKE_GROUP),
-    partitions_def=lake_partitions,
     description="Exports one UTC day of every stream to the Parquet lake (partitioned by day).",
 )
 

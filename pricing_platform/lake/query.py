@@ -74,6 +74,6 @@ def query_lake(sql: str, settings: Settings, storage: LakeStorage | None = None)
     """Run `sql` against the lake of `settings` (or `storage`) and return the result as an Arrow table."""
     con = connect_lake(storage or LakeStorage.from_settings(settings))
     try:
-        return con.execute(sql).fetch_arrow_table()
+        return con.execute(sql).to_arrow_table()
     finally:
         con.close()

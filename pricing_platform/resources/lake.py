@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import dagster as dg
@@ -9,6 +10,14 @@ from pydantic import Field
 
 from pricing_platform.lake.storage import LakeStorage, S3Options
 from pricing_platform.settings import Settings
+
+
+def _secret(variable: str, value: str | None) -> str | dg.EnvVar | None:
+    """A credential from the environment stays a reference (the Dagster UI shows the variable's name, not
+    its value); one from elsewhere (a .env file, a test) is passed as is."""
+    if value is not None and os.environ.get(variable) == value:
+        return dg.EnvVar(variable)
+    return value
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -33,8 +42,8 @@ class LakeResource(dg.ConfigurableResource):
             prefix=settings.lake_prefix,
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
-            access_key_id=settings.aws_access_key_id,
-            secret_access_key=settings.aws_secret_access_key,
+            access_key_id=_secret("AWS_ACCESS_KEY_ID", settings.aws_access_key_id),
+            secret_access_key=_secret("AWS_SECRET_ACCESS_KEY", settings.aws_secret_access_key),
             batch_rows=settings.lake_batch_rows,
         )
 

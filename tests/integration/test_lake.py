@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pricing_platform.assets.lake import build_lake_schedule, lake_assets, lake_partitions
+from pricing_platform.assets.lake import build_lake_schedule, lake_assets, lake_export_job, lake_partitions
 from pricing_platform.lake.export import export_day
 from pricing_platform.lake.query import query_lake
 from pricing_platform.lake.storage import LakeStorage
@@ -113,9 +113,9 @@ def seed(conninfo: str) -> None:
             (uuid.uuid4(), SAME_TIME),
         )
         conn.execute(
-            "INSERT INTO competitor_prices (event_id, product_id, competitor_name, competitor_price, our_price,"
-            " price_difference, price_difference_pct, event_time) VALUES (%s, 'P001', 'Acme', 1149.99,"
-            " 1199.99, -50.00, -4.17, %s)",
+            "INSERT INTO competitor_prices (event_id, product_id, competitor_name, competitor_price,"
+            " our_price, price_difference, price_difference_pct, event_time) VALUES (%s, 'P001', 'Acme',"
+            " 1149.99, 1199.99, -50.00, -4.17, %s)",
             (uuid.uuid4(), SAME_TIME),
         )
         conn.execute(
@@ -251,7 +251,12 @@ def test_dagster_asset_materialises_a_partition_and_schedule_requests_recent_day
     assert keys(lake_settings) == ["warehouse/clickstream/date=2026-11-24/part-00000.parquet"]
 
     schedule = build_lake_schedule(lake_settings.model_copy(update={"lake_recent_days": 2}))
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 7, 10, tzinfo=UTC))
+    repository = dg.Definitions(
+        assets=lake_assets, jobs=[lake_export_job], schedules=[schedule], resources=resources
+    ).get_repository_def()
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 26, 7, 10, tzinfo=UTC), repository_def=repository
+    )
     requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-11-25", "2026-11-26"]
     assert lake_partitions.get_first_partition_key() == "2026-01-01"
