@@ -239,7 +239,12 @@ def test_dagster_asset_materialises_a_partition_and_schedule_requests_recent_day
         "lake": LakeResource.from_settings(lake_settings),
     }
     clickstream = next(a for a in lake_assets if a.key == dg.AssetKey(["lake", "clickstream"]))
-    result = dg.materialize([clickstream], partition_key=DAY1.isoformat(), resources=resources)
+    # An instance of the test's own: an ephemeral one would be built from Dagster's process-wide load
+    # context, which temporary instances of earlier tests leave pointing at nothing.
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [clickstream], partition_key=DAY1.isoformat(), resources=resources, instance=instance
+        )
     assert result.success
     metadata = result.asset_materializations_for_node(clickstream.node_def.name)[0].metadata
     assert metadata["row_count"].value == 3
@@ -251,12 +256,17 @@ def test_dagster_asset_materialises_a_partition_and_schedule_requests_recent_day
     assert keys(lake_settings) == ["warehouse/clickstream/date=2026-11-24/part-00000.parquet"]
 
     schedule = build_lake_schedule(lake_settings.model_copy(update={"lake_recent_days": 2}))
-    repository = dg.Definitions(
-        assets=lake_assets, jobs=[lake_export_job], schedules=[schedule], resources=resources
-    ).get_repository_def()
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 11, 26, 7, 10, tzinfo=UTC), repository_def=repository
-    )
-    requests = list(schedule.evaluate_tick(context).run_requests or [])
+    # A fresh instance: building a repository reads the current instance, which earlier tests' temporary
+    # instances must not leak into.
+    with dg.instance_for_test() as instance:
+        repository = dg.Definitions(
+            assets=lake_assets, jobs=[lake_export_job], schedules=[schedule], resources=resources
+        ).get_repository_def()
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 26, 7, 10, tzinfo=UTC),
+            repository_def=repository,
+        )
+        requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-11-25", "2026-11-26"]
     assert lake_partitions.get_first_partition_key() == "2026-01-01"
