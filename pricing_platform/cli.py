@@ -223,5 +223,6 @@ def lake_query(
 ) -> None:
     """Run DuckDB SQL over the lake (local directory or S3, per the settings) and print the result."""
     from pricing_platform.lake.cli import lake_query_command
+    from pricing_platform.localstack.stack import lake_settings
 
-    raise typer.Exit(lake_query_command(sql))
+    raise typer.Exit(lake_query_command(sql, lake_settings(get_settings())))

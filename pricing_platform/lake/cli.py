@@ -7,17 +7,17 @@ from rich.console import Console
 from rich.table import Table
 
 from pricing_platform.lake.query import query_lake
-from pricing_platform.settings import get_settings
+from pricing_platform.settings import Settings, get_settings
 
 MAX_ROWS = 1000
 
 
-def lake_query_command(sql: str) -> int:
+def lake_query_command(sql: str, settings: Settings | None = None) -> int:
     """Print the result of `sql` over the lake (views: clickstream, inventory, competitor_prices,
     pricing_recommendations; a `date` column per partition). Returns the exit code."""
     console = Console()
     try:
-        result = query_lake(sql, get_settings())
+        result = query_lake(sql, settings or get_settings())
     except (duckdb.Error, OSError, RuntimeError) as exc:
         console.print(f"[red]lake query failed:[/red] {exc}")
         return 1

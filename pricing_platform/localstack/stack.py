@@ -294,6 +294,21 @@ def data_table(settings: Settings) -> Table:
 LOCAL_S3_ENVIRONMENT = {"LAKE_BACKEND": "s3", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
+def lake_settings(settings: Settings) -> Settings:
+    """The lake the local stack's services use: its own S3 endpoint when LOCAL_S3 is on (the default),
+    else whatever LAKE_* / S3_* say. Commands run from a shell (`lake query`) read the same lake."""
+    if not settings.local_s3:
+        return settings
+    return settings.model_copy(
+        update={
+            "lake_backend": "s3",
+            "s3_endpoint_url": local_s3_url(settings),
+            "aws_access_key_id": LOCAL_S3_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": LOCAL_S3_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+        }
+    )
+
+
 def local_s3_url(settings: Settings) -> str:
     return f"http://{settings.local_bind_host}:{settings.local_s3_port}"
 
