@@ -19,7 +19,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from ingest_workers.sinks import ClickstreamSink
 from pricing_platform.catalog import TOPICS, Stream
 from pricing_platform.db import migrate, seed
 from pricing_platform.events import ENCODER
-from pricing_platform.localstack.ephemeral import BrokerProcess, PostgresProcess, free_port
+from pricing_platform.localstack.ephemeral import BrokerProcess, PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.settings import Settings
 from pricing_platform.simulators.clickstream import ClickstreamGenerator
@@ -219,8 +218,7 @@ def main(
     batch_size: int = typer.Option(20_000, help="INGEST_BATCH_SIZE for the workers"),
 ) -> None:
     worker_counts = [int(w) for w in workers.split(",")]
-    root = Path(tempfile.mkdtemp(prefix="pricing-bench-"))
-    root.chmod(0o755)
+    root = server_root("pricing-bench-")
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
     pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres.log")

@@ -24,7 +24,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from pricing_platform.db import migrate, tables
 from pricing_platform.lake.export import day_bounds, export_day, select_day_sql
 from pricing_platform.lake.storage import LakeStorage, S3Options
 from pricing_platform.lake.streams import CLICKSTREAM
-from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, wait_port
+from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root, wait_port
 from pricing_platform.localstack.postgres import LocalPostgres
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -174,8 +173,7 @@ def main(
     batch_rows: int = typer.Option(100_000, min=1000, help="rows per Arrow batch (LAKE_BATCH_ROWS)"),
     rng_seed: int = typer.Option(42, "--seed", help="seed of the synthetic data"),
 ) -> None:
-    root = Path(tempfile.mkdtemp(prefix="pricing-bench-lake-"))
-    root.chmod(0o755)
+    root = server_root("pricing-bench-lake-")
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
     pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres-lake.log")

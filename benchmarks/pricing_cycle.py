@@ -33,7 +33,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -51,7 +50,7 @@ from rich.table import Table
 
 from pricing_platform.catalog import COMPETITORS, Category
 from pricing_platform.db import migrate, tables
-from pricing_platform.localstack.ephemeral import PostgresProcess, free_port
+from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.pricing.cycle import INPUTS_SQL, CycleSummary, run_cycle
 from pricing_platform.pricing.rules import PricingRules
@@ -436,8 +435,7 @@ def main(
     ),
     rng_seed: int = typer.Option(42, "--seed", help="seed of the synthetic data"),
 ) -> None:
-    root = Path(tempfile.mkdtemp(prefix="pricing-bench-"))
-    root.chmod(0o755)
+    root = server_root("pricing-bench-")
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
     pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres-pricing.log")

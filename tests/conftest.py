@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pricing_platform.db import migrate, seed
 from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.settings import Settings
 from pricing_platform.topics import ensure_topics
-from tests.support.servers import BrokerProcess, PostgresProcess, free_port
+from tests.support.servers import BrokerProcess, PostgresProcess, free_port, server_root
 
 TEMPLATE_DB = "pricing_template"
 _test_ids = itertools.count(1)
@@ -33,8 +32,7 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="session")
 def postgres(artifacts_dir: Path) -> Iterator[PostgresProcess]:
     # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres` under root.
-    root = Path(tempfile.mkdtemp(prefix="pricing-test-pg-"))
-    root.chmod(0o755)
+    root = server_root("pricing-test-pg-")
     process = PostgresProcess(LocalPostgres(root, free_port()), artifacts_dir / "postgres.log")
     process.start()
     process.server.ensure_role_and_database("pricing", TEMPLATE_DB)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,14 @@ from psycopg import sql
 
 from pricing_platform.localstack.broker import broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
+
+
+def server_root(prefix: str) -> Path:
+    """A new directory for throwaway servers' data, readable by the `postgres` user that the database
+    server runs as under root (pytest's and mkdtemp's own directories are private to their owner)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
 
 
 def free_port() -> int:

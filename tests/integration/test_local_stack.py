@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, server_root
 from tests.support.workers import PROJECT_ROOT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -58,8 +57,7 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def stack_env() -> Iterator[dict[str, str]]:
-    state = Path(tempfile.mkdtemp(prefix="pricing-stack-"))
-    state.chmod(0o755)  # PostgreSQL runs as `postgres` when tests run as root
+    state = server_root("pricing-stack-")
     metrics, pg_port = free_port(), free_port()
     env = {
         **os.environ,
