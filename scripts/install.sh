@@ -8,6 +8,9 @@ system_packages=()
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null; then
   system_packages+=(postgresql)
 fi
+# Prometheus scrapes the local stack; Chromium is the real browser of the dashboard's end-to-end test.
+command -v prometheus >/dev/null || system_packages+=(prometheus)
+command -v chromium >/dev/null || system_packages+=(chromium)
 if ((${#system_packages[@]})); then
   echo "installing system packages: ${system_packages[*]}"
   sudo=""
