@@ -20,6 +20,18 @@ PRICING_RECOMMENDATIONS_LATEST: Final = "pricing_recommendations_latest"
 INGEST_OFFSETS: Final = "ingest_offsets"
 DEAD_LETTERS: Final = "dead_letters"
 ALERTS: Final = "alerts"
+ANALYTICS_FUNNEL_STAGES: Final = "analytics_funnel_stages"
+ANALYTICS_FUNNEL_BREAKDOWN: Final = "analytics_funnel_breakdown"
+ANALYTICS_SESSION_PROFILES: Final = "analytics_session_profiles"
+ANALYTICS_PRICE_POSITION: Final = "analytics_price_position"
+ANALYTICS_COMPETITOR_LANDSCAPE: Final = "analytics_competitor_landscape"
+ANALYTICS_ELASTICITY_SUMMARY: Final = "analytics_elasticity_summary"
+ANALYTICS_RFM_CUSTOMERS: Final = "analytics_rfm_customers"
+ANALYTICS_RFM_SEGMENTS: Final = "analytics_rfm_segments"
+ANALYTICS_DEMAND_HOURLY: Final = "analytics_demand_hourly"
+ANALYTICS_DEMAND_HEATMAP: Final = "analytics_demand_heatmap"
+ANALYTICS_DEMAND_FORECAST: Final = "analytics_demand_forecast"
+ANALYTICS_STOCKOUT_RISK: Final = "analytics_stockout_risk"
 
 ALL: Final = (
     PRODUCTS,
@@ -34,4 +46,16 @@ ALL: Final = (
     INGEST_OFFSETS,
     DEAD_LETTERS,
     ALERTS,
+    ANALYTICS_FUNNEL_STAGES,
+    ANALYTICS_FUNNEL_BREAKDOWN,
+    ANALYTICS_SESSION_PROFILES,
+    ANALYTICS_PRICE_POSITION,
+    ANALYTICS_COMPETITOR_LANDSCAPE,
+    ANALYTICS_ELASTICITY_SUMMARY,
+    ANALYTICS_RFM_CUSTOMERS,
+    ANALYTICS_RFM_SEGMENTS,
+    ANALYTICS_DEMAND_HOURLY,
+    ANALYTICS_DEMAND_HEATMAP,
+    ANALYTICS_DEMAND_FORECAST,
+    ANALYTICS_STOCKOUT_RISK,
 )
