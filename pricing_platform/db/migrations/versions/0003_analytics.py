@@ -26,6 +26,8 @@ CREATE TABLE analytics_funnel_stages (
     computed_at     timestamptz NOT NULL
 );
 
+-- A session counts in every category it reached through a product (as marts.daily_funnel_metrics);
+-- sessions with only product-less page views are 'unattributed'.
 CREATE TABLE analytics_funnel_breakdown (
     device_type     text NOT NULL,
     category        text NOT NULL,
@@ -74,6 +76,7 @@ CREATE TABLE analytics_competitor_landscape (
     our_price         numeric(10, 2) NOT NULL,
     price_index       numeric(8, 2) NOT NULL,
     observed_at       timestamptz NOT NULL,
+    is_fresh          boolean NOT NULL,
     computed_at       timestamptz NOT NULL,
     PRIMARY KEY (competitor_name, product_id)
 );
@@ -111,9 +114,9 @@ CREATE TABLE analytics_rfm_segments (
     customer_share_pct  numeric(7, 2) NOT NULL,
     revenue             numeric(14, 2) NOT NULL,
     revenue_share_pct   numeric(7, 2) NOT NULL,
-    avg_recency_days    numeric(10, 2) NOT NULL,
-    avg_frequency       numeric(10, 2) NOT NULL,
-    avg_monetary        numeric(14, 2) NOT NULL,
+    avg_recency_days    numeric(10, 2),
+    avg_frequency       numeric(10, 2),
+    avg_monetary        numeric(14, 2),
     computed_at         timestamptz NOT NULL
 );
 
