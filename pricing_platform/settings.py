@@ -96,6 +96,23 @@ class Settings(BaseSettings):
     dbt_staging_schema: str = Field("staging", description="schema the dbt staging views are built in")
     dbt_marts_schema: str = Field("marts", description="schema the dbt mart tables are built in")
 
+    # --- analytics (Dagster `analytics` group, notebooks) -------------------------------------------
+    analytics_funnel_window_h: int = Field(24, ge=1, description="sessions the funnel analyses (hours)")
+    analytics_lookback_days: int = Field(
+        7, ge=1, description="purchases hourly demand and the elasticity quantity base cover (days)"
+    )
+    analytics_rfm_lookback_days: int = Field(90, ge=1, description="purchases RFM segments buyers on")
+    analytics_elasticity: float = Field(-1.5, lt=0, description="price elasticity of the revenue simulation")
+    analytics_forecast_decay: float = Field(
+        0.85, gt=0, lt=1, description="weight kept per hour by the demand forecast (smoothing = 1 - decay)"
+    )
+    analytics_velocity_window_h: int = Field(24, ge=1, description="sales window of hours-until-stockout")
+    analytics_stockout_critical_h: float = Field(24.0, gt=0, description="Critical below this many hours")
+    analytics_stockout_warning_h: float = Field(72.0, gt=0, description="Warning below this many hours")
+    notebooks_dir: Path = Field(
+        PROJECT_ROOT / ".local" / "notebooks", description="where `notebooks build` writes the notebooks"
+    )
+
     # --- Dagster -----------------------------------------------------------------------------------
     dagster_database_url: PostgresDsn = Field(
         PostgresDsn("postgresql://pricing@127.0.0.1:55432/dagster"),
