@@ -44,3 +44,10 @@ ASSIGNED = Gauge(
 LAST_COMMIT = Gauge(
     "pricing_ingest_last_commit_timestamp_seconds", "Unix time of the last committed batch", ["stream"]
 )
+CONSUMER_LAG = Gauge(
+    "pricing_ingest_consumer_lag_messages",
+    "Messages in an owned partition not yet committed to PostgreSQL: the high watermark the consumer last "
+    "saw minus the stored position (exact on Apache Kafka; the local Tansu broker's watermarks are "
+    "unreliable after multi-message batches)",
+    ["stream", "partition"],
+)

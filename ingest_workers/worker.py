@@ -9,6 +9,7 @@ tools keep working; the worker never reads them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ from ingest_workers.batch import Batch, DeadLetter, build_batch, dead_letter
 from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import Fenced, advance, load_positions
 from ingest_workers.sinks import SINKS, Sink, SinkResult
+from ingest_workers.throughput import count_batch
 from pricing_platform import catalog
 from pricing_platform.db.seed import known_product_ids
 from pricing_platform.events import DECODERS, Event, contract_violation
@@ -42,6 +44,7 @@ _REFUSED_DATA = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 _LATENCY_SAMPLES_PER_BATCH = 64
 _PRODUCT_REFRESH_S = 30.0
+_LAG_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -88,6 +91,7 @@ class IngestWorker:
         self._future_cutoff = datetime.now(UTC)
         self._stats = _Stats()
         self._labels = {"stream": stream.value}
+        self._lag_measured_at = 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class IngestWorker:
                 if batch is not None and batch.ranges:
                     self._submit(batch)
                 self._maybe_log_stats()
+                self._measure_lag(consumer)
             self._settle(consumer)
         finally:
             log.info("%s: closing consumer", self.worker_id)
@@ -183,6 +188,8 @@ class IngestWorker:
         self._settle(consumer)
         for tp in partitions:
             self.positions.pop(tp.partition, None)
+            with contextlib.suppress(KeyError):  # never measured
+                metrics.CONSUMER_LAG.remove(self.stream.value, str(tp.partition))
         consumer.unassign()
         metrics.ASSIGNED.labels(**self._labels).set(len(self.positions))
         log.info("%s: revoked %s", self.worker_id, [tp.partition for tp in partitions])
@@ -220,6 +227,13 @@ class IngestWorker:
             advance(cur, self.group, self.topic, moves)
             result, refused = self._write_isolating(cur, batch.events, batch.sources)
             write_dead_letters(cur, self.group, self.topic, batch.dead_letters + refused)
+            # Last, so the shared per-minute row is locked only until the commit that follows.
+            count_batch(
+                cur,
+                self.stream.value,
+                result.inserted,
+                len(batch.dead_letters) + len(refused),
+            )
         batch.dead_letters.extend(refused)
         return result
 
@@ -324,6 +338,23 @@ class IngestWorker:
                 "%s: dead-lettered %s[%s]@%s (%s): %s",
                 self.worker_id, self.topic, letter.partition, letter.offset, letter.error_kind, letter.reason,
             )  # fmt: skip
+
+    def _measure_lag(self, consumer: Consumer) -> None:
+        """Lag per owned partition, once a second, from the watermarks cached by the fetches (no request
+        to the broker): high watermark − the position stored in PostgreSQL."""
+        now = time.monotonic()
+        if now - self._lag_measured_at < _LAG_INTERVAL_S:
+            return
+        self._lag_measured_at = now
+        for partition, position in list(self.positions.items()):
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
+            except (KafkaException, TypeError):  # not fetched yet: nothing cached
+                continue
+            if high < 0:
+                continue
+            lag = max(0, high - (low if position is None else position))
+            metrics.CONSUMER_LAG.labels(stream=self.stream.value, partition=str(partition)).set(lag)
 
     def _maybe_log_stats(self) -> None:
         stats = self._stats

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import psycopg
@@ -37,14 +40,23 @@ def _configure_logging(verbose: bool = False) -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations and load the catalog (idempotent)."""
-    from pricing_platform.db import migrate, seed
+    from pricing_platform.db import migrate, roles, seed
 
     settings = get_settings()
     migrate.upgrade(settings.database_conninfo)
     with psycopg.connect(settings.database_conninfo) as conn:
         seed.seed_catalog(conn)
+        with_password = roles.sync_passwords(
+            conn,
+            {
+                roles.DASHBOARD_READER: settings.dashboard_conninfo,
+                roles.PRICE_APPROVER: settings.approvals_conninfo,
+            },
+        )
     revision = migrate.current_revision(settings.database_conninfo)
     console.print(f"database at revision [bold]{revision}[/], catalog loaded")
+    if with_password:
+        console.print(f"passwords set for roles: {', '.join(with_password)}")
 
 
 @topics_app.command("create")
@@ -94,12 +106,18 @@ def simulate(
     count: Annotated[int | None, typer.Option(help="stop after N events per stream")] = None,
     seed: Annotated[int | None, typer.Option(help="same seed, same events (default: a fresh one)")] = None,
     progress: Annotated[bool, typer.Option(help="live events/s display")] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port (default SIMULATOR_METRICS_PORT; 0: off)")
+    ] = None,
 ) -> None:
     """Produce realistic shop events to the raw topics."""
+    from pricing_platform.observability.metrics import serve_metrics
     from pricing_platform.simulators.run import run_simulators
 
     _configure_logging()
     settings = get_settings()
+    port = settings.simulator_metrics_port if metrics_port is None else metrics_port
+    serve_metrics(port, settings.local_bind_host, "simulator")
     if seed is None:
         seed = secrets.randbits(32)
     logging.getLogger(__name__).info("simulating %s with --seed %s", stream, seed)
@@ -124,6 +142,28 @@ def simulate(
     for s, n in produced.items():
         table.add_row(s.value, f"{n:,}")
     console.print(table)
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str | None, typer.Option(help="address to bind; default LOCAL_BIND_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="port; default DASHBOARD_PORT")] = None,
+) -> None:
+    """Serve the Streamlit dashboard (reads as the read-only role, approves as the approver role)."""
+    from pricing_platform.dashboard import app as dashboard_app
+
+    settings = get_settings()
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(Path(dashboard_app.__file__)),
+        "--server.address", host or settings.local_bind_host,
+        "--server.port", str(port or settings.dashboard_port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+    ]  # fmt: skip
+    console.print(f"dashboard on http://{host or settings.local_bind_host}:{port or settings.dashboard_port}")
+    # exec: the process manager's signals reach Streamlit itself.
+    os.execv(sys.executable, argv)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from typing import Final
 from psycopg.conninfo import conninfo_to_dict
 
 from pricing_platform import catalog, events
+from pricing_platform.db import roles
 from pricing_platform.pricing.engine import RECOMMENDATIONS
 from pricing_platform.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -95,6 +96,8 @@ def project_env(
         "DBT_PG_SCHEMA": RAW_SCHEMA,
         "DBT_STAGING_SCHEMA": staging_schema,
         "DBT_MARTS_SCHEMA": marts_schema,
+        # The marts grant SELECT to the dashboard's read-only role.
+        "DBT_READER_ROLE": roles.DASHBOARD_READER,
         # stg_competitor_prices flags the prices the pricing engine still counts as fresh.
         "PRICING_STALENESS_S": str(pricing_staleness_s),
     }

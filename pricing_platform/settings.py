@@ -121,8 +121,33 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3000, ge=1)
     dagster_run_retention_days: int = Field(7, ge=1, description="older runs are purged daily")
 
+    # --- dashboard ----------------------------------------------------------------------------------
+    dashboard_database_url: PostgresDsn | None = Field(
+        None, description="read-only role the dashboard reads as; unset: DATABASE_URL as pricing_dashboard"
+    )
+    approvals_database_url: PostgresDsn | None = Field(
+        None, description="role that may only approve prices; unset: DATABASE_URL as pricing_approver"
+    )
+    dashboard_port: int = Field(8501, ge=1, description="`pricing-platform dashboard` and `up` serve here")
+    dashboard_cache_ttl_s: int = Field(15, ge=1, description="how long the dashboard reuses a query result")
+    dashboard_refresh_s: int = Field(30, ge=5, description="live sections re-read the database this often")
+
     # --- simulators --------------------------------------------------------------------------------
     simulator_rate: float = Field(20.0, gt=0, description="events/s per stream for the demo stack")
+    simulator_metrics_port: int = Field(9104, ge=0, description="`simulate` serves metrics here; 0 disables")
+
+    # --- metrics (Prometheus) ------------------------------------------------------------------------
+    pushgateway_url: str | None = Field(
+        None, description="Pushgateway the Dagster runs push their metrics to; unset: no push"
+    )
+    pushgateway_timeout_s: float = Field(5.0, gt=0, description="a push slower than this is abandoned")
+    local_monitoring: bool = Field(
+        True, description="`up` runs Prometheus, a Pushgateway and the PostgreSQL exporter"
+    )
+    prometheus_port: int = Field(9090, ge=1, description="local Prometheus (UI and API)")
+    pushgateway_port: int = Field(9091, ge=1, description="local Pushgateway")
+    postgres_exporter_port: int = Field(9187, ge=1, description="local PostgreSQL exporter")
+    prometheus_scrape_interval_s: int = Field(15, ge=1, description="local Prometheus scrape interval")
 
     # --- local stack -------------------------------------------------------------------------------
     local_state_dir: Path = Field(PROJECT_ROOT / ".local", description="data, logs, pids of `up`")
@@ -133,6 +158,22 @@ class Settings(BaseSettings):
     @property
     def database_conninfo(self) -> str:
         return str(self.database_url)
+
+    @property
+    def dashboard_conninfo(self) -> str:
+        from pricing_platform.db import roles
+
+        if self.dashboard_database_url:
+            return str(self.dashboard_database_url)
+        return roles.role_conninfo(self.database_conninfo, roles.DASHBOARD_READER)
+
+    @property
+    def approvals_conninfo(self) -> str:
+        from pricing_platform.db import roles
+
+        if self.approvals_database_url:
+            return str(self.approvals_database_url)
+        return roles.role_conninfo(self.database_conninfo, roles.PRICE_APPROVER)
 
     def kafka_common_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {

@@ -67,6 +67,7 @@ def settings(database: str, broker: BrokerProcess, tmp_path: Path) -> Settings:
         database_url=database,
         kafka_group_prefix=f"test{test_id}-ingest",
         ingest_metrics_port=0,
+        simulator_metrics_port=0,
         ingest_stats_interval_s=1.0,
         ingest_batch_size=5000,
         local_state_dir=tmp_path / "local",

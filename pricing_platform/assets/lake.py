@@ -9,9 +9,10 @@ import dagster as dg
 
 from pricing_platform.lake.export import export_day
 from pricing_platform.lake.streams import STREAMS, LakeStream
+from pricing_platform.observability.metrics import push_lake_export
 from pricing_platform.resources.lake import LakeResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import Settings
+from pricing_platform.settings import Settings, get_settings
 
 LAKE_GROUP = "lake"
 LAKE_START_DATE = "2026-01-01"
@@ -42,6 +43,15 @@ def _lake_asset(stream: LakeStream) -> dg.AssetsDefinition:
             "%s %s: %s rows, %s bytes in %s file(s), %.3fs → %s",
             stream.name, day, written.rows, written.bytes, len(written.files), written.seconds, written.path,
         )  # fmt: skip
+        push_lake_export(
+            get_settings(),
+            stream=stream.name,
+            partition=context.partition_key,
+            rows=written.rows,
+            bytes_=written.bytes,
+            files=len(written.files),
+            seconds=written.seconds,
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written.rows,

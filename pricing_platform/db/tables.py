@@ -20,6 +20,8 @@ PRICING_RECOMMENDATIONS_LATEST: Final = "pricing_recommendations_latest"
 INGEST_OFFSETS: Final = "ingest_offsets"
 DEAD_LETTERS: Final = "dead_letters"
 ALERTS: Final = "alerts"
+PRICE_CHANGES: Final = "price_changes"
+INGEST_THROUGHPUT: Final = "ingest_throughput"
 ANALYTICS_FUNNEL_STAGES: Final = "analytics_funnel_stages"
 ANALYTICS_FUNNEL_BREAKDOWN: Final = "analytics_funnel_breakdown"
 ANALYTICS_SESSION_PROFILES: Final = "analytics_session_profiles"
@@ -46,6 +48,8 @@ ALL: Final = (
     INGEST_OFFSETS,
     DEAD_LETTERS,
     ALERTS,
+    PRICE_CHANGES,
+    INGEST_THROUGHPUT,
     ANALYTICS_FUNNEL_STAGES,
     ANALYTICS_FUNNEL_BREAKDOWN,
     ANALYTICS_SESSION_PROFILES,
@@ -58,4 +62,17 @@ ALL: Final = (
     ANALYTICS_DEMAND_HEATMAP,
     ANALYTICS_DEMAND_FORECAST,
     ANALYTICS_STOCKOUT_RISK,
+)
+
+# dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a
+# model of dbt_project/models/marts).
+MART_DAILY_FUNNEL_METRICS: Final = "daily_funnel_metrics"
+MART_PRODUCT_PERFORMANCE: Final = "product_performance"
+MART_PRICING_ANALYSIS: Final = "pricing_analysis"
+MART_HOURLY_DEMAND: Final = "hourly_demand"
+MARTS: Final = (
+    MART_DAILY_FUNNEL_METRICS,
+    MART_PRODUCT_PERFORMANCE,
+    MART_PRICING_ANALYSIS,
+    MART_HOURLY_DEMAND,
 )

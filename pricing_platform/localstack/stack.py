@@ -27,6 +27,7 @@ from pricing_platform.db import migrate, seed, tables
 from pricing_platform.localstack.broker import broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
+from pricing_platform.observability import prometheus
 from pricing_platform.settings import PROJECT_ROOT, Settings
 from pricing_platform.topics import ensure_topics
 
@@ -72,6 +73,8 @@ def programs(settings: Settings) -> list[Program]:
         found.append(
             Program("s3", [moto, "-H", settings.local_bind_host, "-p", str(settings.local_s3_port)], INFRA)
         )
+    if settings.local_monitoring:
+        found += monitoring_programs(settings)
     for index, stream in enumerate(Stream):
         metrics_port = settings.ingest_metrics_port + index if settings.ingest_metrics_port else 0
         found.append(
@@ -95,7 +98,7 @@ def programs(settings: Settings) -> list[Program]:
             dagster_argv(settings),
             PIPELINE,
             directory=PROJECT_ROOT,
-            environment={"DAGSTER_HOME": str(dagster_home(settings))},
+            environment={"DAGSTER_HOME": str(dagster_home(settings)), **monitoring_environment(settings)},
             # dagster dev shuts its webserver and daemon down cleanly on SIGINT only.
             stopsignal="INT",
             stopwaitsecs=30,
@@ -104,10 +107,26 @@ def programs(settings: Settings) -> list[Program]:
     found.append(
         Program(
             "simulators",
-            _python("simulate", "all", "--rate", str(settings.simulator_rate), "--no-progress"),
+            _python(
+                "simulate",
+                "all",
+                "--rate",
+                str(settings.simulator_rate),
+                "--no-progress",
+                "--metrics-port",
+                str(settings.simulator_metrics_port),
+            ),
             PIPELINE,
             directory=PROJECT_ROOT,
             stopsignal="INT",
+        )
+    )
+    found.append(
+        Program(
+            "dashboard",
+            _python("dashboard", "--host", settings.local_bind_host, "--port", str(settings.dashboard_port)),
+            PIPELINE,
+            directory=PROJECT_ROOT,
         )
     )
     return found
@@ -121,6 +140,28 @@ def dagster_argv(settings: Settings) -> list[str]:
 
 def dagster_home(settings: Settings) -> Path:
     return settings.local_state_dir / "dagster"
+
+
+def monitoring_programs(settings: Settings) -> list[Program]:
+    """Prometheus, the Pushgateway for the Dagster runs' metrics, and the PostgreSQL exporter (its
+    DATA_SOURCE_NAME comes from the environment `up` gives the process manager, like the Dagster URL)."""
+    state = prometheus.prometheus_dir(settings)
+    return [
+        Program(
+            "prometheus",
+            prometheus.prometheus_argv(settings, prometheus.local_config_path(settings), state / "data"),
+            INFRA,
+        ),
+        Program("pushgateway", prometheus.pushgateway_argv(settings, state / "pushgateway.data"), INFRA),
+        Program("postgres-exporter", prometheus.postgres_exporter_argv(settings), INFRA),
+    ]
+
+
+def monitoring_environment(settings: Settings) -> dict[str, str]:
+    """The Dagster runs push to the stack's own Pushgateway unless PUSHGATEWAY_URL names another."""
+    if settings.pushgateway_url or not settings.local_monitoring:
+        return {}
+    return {"PUSHGATEWAY_URL": prometheus.local_pushgateway_url(settings)}
 
 
 DAGSTER_YAML = """\
@@ -160,6 +201,7 @@ def write_dagster_home(settings: Settings) -> Path:
 def endpoints(settings: Settings) -> list[Endpoint]:
     found = [
         Endpoint("Dagster UI", f"http://{settings.local_bind_host}:{settings.dagster_port}"),
+        Endpoint("Dashboard", f"http://{settings.local_bind_host}:{settings.dashboard_port}"),
         Endpoint("PostgreSQL", settings.database_conninfo),
         Endpoint("Kafka bootstrap", settings.kafka_bootstrap_servers),
     ]
@@ -173,6 +215,16 @@ def endpoints(settings: Settings) -> list[Endpoint]:
             )
     if settings.local_s3:
         found.append(Endpoint("S3 lake (local endpoint)", f"{local_s3_url(settings)}/{settings.lake_bucket}"))
+    host = settings.local_bind_host
+    if settings.simulator_metrics_port:
+        found.append(
+            Endpoint("metrics simulators", f"http://{host}:{settings.simulator_metrics_port}/metrics")
+        )
+    if settings.local_monitoring:
+        found.append(Endpoint("Prometheus", f"http://{host}:{settings.prometheus_port}"))
+        found.append(Endpoint("Pushgateway", prometheus.local_pushgateway_url(settings)))
+        exporter = f"http://{host}:{settings.postgres_exporter_port}/metrics"
+        found.append(Endpoint("metrics PostgreSQL exporter", exporter))
     found.append(Endpoint("logs", str(settings.local_state_dir / "logs")))
     return found
 
@@ -185,6 +237,9 @@ def up(settings: Settings, console: Console) -> None:
             status.update("initialising PostgreSQL data directory")
             local_postgres(settings).init()
         write_dagster_home(settings)
+        if settings.local_monitoring:
+            prometheus.write_local_config(settings)
+            os.environ.setdefault("DATA_SOURCE_NAME", prometheus.exporter_dsn(settings.database_conninfo))
         supervisor.write_config(programs(settings))
         # Services inherit the environment of the process manager; the storage URL may hold a password, so it
         # is passed this way rather than written into its config file.

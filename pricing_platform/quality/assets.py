@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pricing_platform.db import tables
+from pricing_platform.observability.metrics import CheckMeasure, push_quality_checks
 from pricing_platform.quality.checks import QualityCheck, Severity, Thresholds, checks_for, guarded_assets
 from pricing_platform.quality.runner import CheckOutcome, run_check
 from pricing_platform.resources.postgres import PostgresResource
@@ -61,6 +62,17 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     )
 
 
+def check_measure(outcome: CheckOutcome) -> CheckMeasure:
+    return CheckMeasure(
+        check=outcome.name,
+        asset=outcome.asset,
+        severity=outcome.severity.value.lower(),
+        passed=outcome.passed,
+        offending_rows=outcome.offending_count,
+        seconds=outcome.duration_s,
+    )
+
+
 def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
     """Every registry check guarding `asset`, as one multi-asset check op."""
     checks = checks_for(asset)
@@ -88,7 +100,9 @@ def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, postgres: PostgresResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = context.selected_asset_check_keys
-        thresholds = Thresholds.from_settings(get_settings())
+        settings = get_settings()
+        thresholds = Thresholds.from_settings(settings)
+        outcomes: list[CheckOutcome] = []
         with postgres.connect() as conn:
             for check in checks:
                 if check_key(check) not in selected:
@@ -96,7 +110,9 @@ def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
                 outcome = run_check(conn, check, thresholds)
                 if not outcome.passed:
                     context.log.warning("%s [%s] failed: %s", check.name, check.severity, outcome.summary)
+                outcomes.append(outcome)
                 yield check_result(outcome)
+        push_quality_checks(settings, [check_measure(o) for o in outcomes])
 
     return _quality_checks
 

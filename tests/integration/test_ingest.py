@@ -118,6 +118,15 @@ def test_every_stream_lands_exactly_once_with_derived_state(topics: Settings, wo
     assert stock_consistent(db) == []
     assert latest == (len(PRODUCTS) * len(COMPETITORS), sum(e.competitor_price for e in prices))
     assert scalar(db, "SELECT count(*) FROM dead_letters") == 0
+    # The per-minute counts the dashboard reads add up to exactly the rows landed (replays not counted).
+    landed = {
+        "clickstream": len(clicks),
+        "inventory": len(moves),
+        "competitor": len(prices),
+    }
+    for stream, count in landed.items():
+        counted = "SELECT coalesce(sum(events), 0) FROM ingest_throughput WHERE stream = %s"
+        assert scalar(db, counted, (stream,)) == count, stream
     for worker in running:
         assert worker.terminate() == 0, worker.log()[-2000:]
 
@@ -174,6 +183,7 @@ def test_poison_messages_are_dead_lettered_and_the_partition_keeps_moving(topics
     assert letters[0][2] == b'{"event_id": "not json', "the raw payload is kept for replay"
     assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(interleaved))
     assert stored_metrics(db)["P001"][3] == len(good)
+    assert scalar(db, "SELECT sum(dead_letters) FROM ingest_throughput WHERE stream = 'clickstream'") == 6
 
 
 def test_postgres_outage_mid_stream_loses_nothing(topics: Settings, workers, postgres) -> None:

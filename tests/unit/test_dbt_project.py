@@ -96,3 +96,27 @@ def test_the_project_reads_exactly_the_variables_python_provides() -> None:
 def test_a_missing_manifest_names_the_command_that_prepares_it(tmp_path: Path) -> None:
     with pytest.raises(dbt_project.ManifestMissingError, match=re.escape(dbt_project.PREPARE_COMMAND)):
         dbt_project.require_manifest(tmp_path / "manifest.json")
+
+
+def test_mart_names_the_code_reads_are_dbt_mart_models() -> None:
+    from pricing_platform.db import tables
+
+    models = {p.stem for p in (dbt_project.PROJECT_DIR / "models" / "marts").glob("*.sql")}
+    assert set(tables.MARTS) == models
+
+
+def test_marts_grant_select_to_the_dashboard_reader_role() -> None:
+    from pricing_platform.db import roles
+
+    env = dbt_project.project_env("postgresql://pricing@127.0.0.1:5432/pricing")
+    assert env["DBT_READER_ROLE"] == roles.DASHBOARD_READER
+    project = (dbt_project.PROJECT_DIR / "dbt_project.yml").read_text()
+    assert "+grants:" in project and "env_var('DBT_READER_ROLE'" in project
+
+
+def test_role_names_in_the_migration_match_the_code() -> None:
+    from pricing_platform.db import migrate, roles
+
+    migration = (migrate.MIGRATIONS_DIR / "versions" / "0004_dashboard_roles.py").read_text()
+    assert f'READER = "{roles.DASHBOARD_READER}"' in migration
+    assert f'APPROVER = "{roles.PRICE_APPROVER}"' in migration

@@ -1,0 +1,88 @@
+"""What every page shares: settings, cached reads as the read-only role, and the states a page can be in
+besides "has data" (database unreachable, relation not built yet, no rows yet)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import psycopg
+import streamlit as st
+from psycopg.conninfo import conninfo_to_dict
+
+from pricing_platform.dashboard.queries import QUERIES
+from pricing_platform.settings import Settings
+
+NOT_BUILT = "not_built"
+
+
+def settings() -> Settings:
+    # Read per script run, not cached: a changed environment (or a test's) applies on the next rerun.
+    return Settings()
+
+
+def refresh_interval() -> str:
+    return f"{settings().dashboard_refresh_s}s"
+
+
+def _describe(conninfo: str) -> str:
+    params = conninfo_to_dict(conninfo)
+    user, host = params.get("user", "?"), params.get("host", "localhost")
+    return f"{user}@{host}:{params.get('port', 5432)}/{params.get('dbname', '?')}"
+
+
+@st.cache_data(ttl=Settings().dashboard_cache_ttl_s, show_spinner=False)
+def _read(conninfo: str, name: str, params: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
+    # A statement timeout keeps a slow query from holding a page; every query here is bounded anyway.
+    with psycopg.connect(
+        conninfo, connect_timeout=5, autocommit=True, options="-c statement_timeout=15000"
+    ) as conn:
+        return QUERIES[name](conn, **dict(params))
+
+
+def load(name: str, **params: Any) -> pd.DataFrame | None:
+    """The named query's rows, or None when its relation does not exist yet (marts or analytics not
+    built). Stops the page with a clear message when the database cannot be read at all."""
+    conninfo = settings().dashboard_conninfo
+    try:
+        return _read(conninfo, name, tuple(sorted(params.items())))
+    except psycopg.errors.UndefinedTable:
+        return None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        st.error(
+            f"The dashboard's role may not read this ({exc.diag.message_primary}). "
+            "Run `pricing-platform db migrate` (it grants the read-only role its tables) and let the dbt "
+            "marts build once (they grant SELECT when built)."
+        )
+        st.stop()
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        st.error(
+            f"**Cannot reach the database** as {_describe(conninfo)}: {reason}\n\n"
+            "Is PostgreSQL running? `make up` starts the local stack; otherwise check "
+            "`DASHBOARD_DATABASE_URL` (or `DATABASE_URL`). This page retries on its next refresh."
+        )
+        st.stop()
+    return None  # unreachable: st.stop() raises
+
+
+def has_rows(frame: pd.DataFrame | None, what: str, hint: str) -> bool:
+    """Show why there is nothing to draw yet; True when there is."""
+    if frame is None:
+        st.info(f"**{what}: not built yet.** {hint}")
+        return False
+    if frame.empty:
+        st.info(f"**{what}: no data yet.** {hint}")
+        return False
+    return True
+
+
+def header(title: str, caption: str) -> None:
+    st.title(title)
+    st.caption(caption)
+
+
+MARTS_HINT = "The dbt marts are rebuilt every 5 minutes by Dagster (`dbt_marts_every_5_minutes`)."
+ANALYTICS_HINT = "The analytics assets are recomputed by Dagster on their schedule (`analytics_job`)."
+PRICING_HINT = "The pricing engine runs every minute once competitor prices arrive."
+INGEST_HINT = "Start the simulators and ingest workers (`make up`)."

@@ -1,0 +1,287 @@
+"""The dashboard against a real PostgreSQL: every page with a realistic shop in the database, every page on
+an empty one, the database down, the roles' limits, and the approval flow end to end."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pricing_platform import dbt as dbt_project
+from pricing_platform.dashboard import approvals
+from pricing_platform.db import roles, tables
+from pricing_platform.pricing.cycle import run_cycle
+from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.settings import Settings
+from tests.conftest import TEMPLATE_DB
+from tests.support.servers import PostgresProcess, free_port
+from tests.support.shop import fill_shop
+
+pytestmark = pytest.mark.integration
+
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pricing_platform" / "dashboard" / "pages"
+PAGES = ("overview", "pricing", "inventory", "competitors", "funnel", "elasticity", "rfm", "forecast")
+_databases = itertools.count(1)
+
+
+def build_shop(postgres: PostgresProcess) -> str:
+    conninfo = postgres.create_database(f"dashboard_shop_{next(_databases)}", template=TEMPLATE_DB)
+    fill_shop(conninfo)
+    settings = Settings(database_url=conninfo)
+    with psycopg.connect(conninfo) as conn:
+        run_cycle(conn, PricingRules.from_settings(settings))
+    dbt_project.prepare()
+    dbt_project.run_dbt(["run", "--quiet"], settings)
+    return conninfo
+
+
+@pytest.fixture(scope="module")
+def shop(postgres: PostgresProcess) -> str:
+    """A database with six hours of simulated shop activity, a pricing cycle and built marts."""
+    return build_shop(postgres)
+
+
+def page(name: str, conninfo: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", conninfo)
+    for variable in ("DASHBOARD_DATABASE_URL", "APPROVALS_DATABASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    app = AppTest.from_file(str(PAGES_DIR / f"{name}.py"), default_timeout=60)
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [i.value for i in app.info] + [e.value for e in app.error]
+    parts += [s.value for s in app.success] + [w.value for w in app.warning] + [t.value for t in app.title]
+    parts += [m.label for m in app.metric] + [m.value for m in app.metric] + [s.value for s in app.subheader]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield
+
+
+# --- every page with data ------------------------------------------------------------------------------
+
+
+def test_overview_shows_live_kpis(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("overview", shop, monkeypatch)
+    labels = {m.label: m.value for m in app.metric}
+    assert "Revenue today (UTC)" in labels and labels["Revenue today (UTC)"] != "0.00"
+    assert "Session conversion today" in labels
+    # The one pricing cycle decided for every product with competitor data.
+    decided = sum(int(labels.get(kind, 0)) for kind in ("raise", "lower", "hold"))
+    assert decided == 30
+    assert not app.error
+
+
+def test_pricing_lists_every_product_with_reason_and_confidence(
+    shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = page("pricing", shop, monkeypatch)
+    table = app.dataframe[0].value
+    assert len(table) == 30
+    assert {"recommendation", "confidence", "reason", "guardrail"} <= set(table.columns)
+    assert table["reason"].str.len().min() > 20
+    assert app.selectbox(key="history_product").options
+
+
+def test_inventory_shows_every_slot(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("inventory", shop, monkeypatch)
+    stock = app.dataframe[0].value
+    assert stock.shape == (30, 3)
+    labels = {m.label for m in app.metric}
+    assert {"Units on hand", "Slots out of stock"} <= labels
+
+
+def test_competitors_rank_who_undercuts_most(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("competitors", shop, monkeypatch)
+    leader = next(m for m in app.metric if m.label == "Undercuts most")
+    assert leader.value in {"TechMart", "GadgetZone", "ElectroHub"}
+    ranking = app.dataframe[0].value
+    assert list(ranking["products_cheaper"]) == sorted(ranking["products_cheaper"], reverse=True)
+
+
+def test_funnel_reads_the_marts(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("funnel", shop, monkeypatch)
+    assert "Funnel by category" not in texts(app)  # the mart is built: no empty state for it
+
+
+# --- empty database, database down ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_explains_an_empty_database(
+    name: str, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = page(name, database, monkeypatch)
+    assert "no data yet" in texts(app) or "not built yet" in texts(app)
+    assert not app.error
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_reports_an_unreachable_database(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = f"postgresql://pricing@127.0.0.1:{free_port()}/pricing"
+    app = page(name, closed, monkeypatch)
+    assert len(app.error) == 1
+    message = app.error[0].value
+    assert "Cannot reach the database" in message and "pricing_dashboard@127.0.0.1" in message
+
+
+# --- roles ---------------------------------------------------------------------------------------------
+
+
+def test_the_reader_role_reads_but_cannot_write_or_scan_events(database: str) -> None:
+    reader = roles.role_conninfo(database, roles.DASHBOARD_READER)
+    with psycopg.connect(reader, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (30,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE products SET current_price = 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM clickstream_events")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM approve_recommendation(1, 'mallory')")
+
+
+def test_the_approver_role_can_only_approve(database: str) -> None:
+    approver = roles.role_conninfo(database, roles.PRICE_APPROVER)
+    with psycopg.connect(approver, autocommit=True) as conn:
+        for statement in ("SELECT count(*) FROM products", "UPDATE products SET current_price = 1"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_the_reader_role_may_read_the_marts(shop: str) -> None:
+    schema = Settings().dbt_marts_schema
+    reader = roles.role_conninfo(shop, roles.DASHBOARD_READER)
+    with psycopg.connect(reader, autocommit=True) as conn:
+        for mart in tables.MARTS:
+            conn.execute(
+                psycopg.sql.SQL("SELECT 1 FROM {} LIMIT 1").format(psycopg.sql.Identifier(schema, mart))
+            )
+
+
+# --- approvals -----------------------------------------------------------------------------------------
+
+
+def _market(conninfo: str, product_id: str, competitor_price: Decimal) -> int:
+    """Every competitor well below us and no demand: the engine recommends `lower`. Returns its id."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            "INSERT INTO competitor_prices_latest (event_id, product_id, competitor_name, competitor_price, "
+            "our_price, price_difference, price_difference_pct, event_time) "
+            "SELECT gen_random_uuid(), %(p)s, c, %(price)s, current_price, %(price)s - current_price, "
+            "round((%(price)s - current_price) / current_price * 100, 2), now() "
+            "FROM products, unnest(%(competitors)s::text[]) AS c WHERE product_id = %(p)s",
+            {
+                "p": product_id,
+                "price": competitor_price,
+                "competitors": ["TechMart", "GadgetZone", "ElectroHub"],
+            },
+        )
+        run_cycle(conn, PricingRules.from_settings(Settings()))
+        row = conn.execute(
+            "SELECT recommendation_id, recommendation FROM pricing_recommendations_latest "
+            "WHERE product_id = %s",
+            (product_id,),
+        ).fetchone()
+    assert row is not None and row[1] == "lower", row
+    return row[0]
+
+
+def _price(conninfo: str, product_id: str) -> Decimal:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT current_price FROM products WHERE product_id = %s", (product_id,)
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_approving_in_the_dashboard_changes_the_price_and_writes_the_audit_row(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _price(database, "P001")
+    recommendation_id = _market(database, "P001", before * Decimal("0.7"))
+    app = page("pricing", database, monkeypatch)
+    app.selectbox(key="approve_choice").select(recommendation_id)
+    app.text_input(key="analyst").input("Ada Analyst")
+    app.text_input(key="approve_note").input("matching the market")
+    app.button(key="approve").click().run()
+    assert not app.exception
+    assert [s.value for s in app.success], [e.value for e in app.error]
+    assert "Approved by Ada Analyst" in app.success[0].value
+
+    after = _price(database, "P001")
+    assert after < before
+    with psycopg.connect(database) as conn:
+        audit = conn.execute(
+            "SELECT product_id, recommendation_id, old_price, new_price, approved_by, note, "
+            "approved_at <= now() FROM price_changes"
+        ).fetchall()
+        assert audit == [
+            ("P001", recommendation_id, before, after, "Ada Analyst", "matching the market", True)
+        ]
+        # The engine works from the approved price from its next cycle on.
+        run_cycle(conn, PricingRules.from_settings(Settings()))
+        row = conn.execute(
+            "SELECT current_price FROM pricing_recommendations_latest WHERE product_id = 'P001'"
+        ).fetchone()
+    assert row == (after,)
+    # The audit trail on the page lists it.
+    app.run()
+    assert "Ada Analyst" in app.dataframe[-1].value["approved_by"].tolist()
+
+
+def test_approval_without_a_name_is_refused_on_the_page(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _price(database, "P002")
+    _market(database, "P002", before * Decimal("0.7"))
+    app = page("pricing", database, monkeypatch)
+    app.button(key="approve").click().run()
+    assert "Enter your name" in app.error[0].value
+    assert _price(database, "P002") == before
+
+
+def test_the_database_refuses_stale_repeated_and_hold_approvals(database: str) -> None:
+    approver = roles.role_conninfo(database, roles.PRICE_APPROVER)
+    before = _price(database, "P003")
+    first = _market(database, "P003", before * Decimal("0.7"))
+    change = approvals.approve(approver, first, "Ada")
+    assert (change.old_price, change.new_price) == (before, _price(database, "P003"))
+    with pytest.raises(approvals.ApprovalRefused, match="already approved"):
+        approvals.approve(approver, first, "Ada")
+    # A recommendation computed from the old price cannot be applied over the new one.
+    with psycopg.connect(database) as conn:
+        stale = conn.execute(
+            "INSERT INTO pricing_recommendations (cycle_id, product_id, current_price, competitors_seen, "
+            "demand_velocity, recommendation, recommended_price, confidence, reason) "
+            "VALUES (gen_random_uuid(), 'P003', %s, 3, 0, 'lower', %s, 0.9, 'test') "
+            "RETURNING recommendation_id",
+            (before, before - 1),
+        ).fetchone()[0]
+        hold = conn.execute(
+            "INSERT INTO pricing_recommendations (cycle_id, product_id, current_price, competitors_seen, "
+            "demand_velocity, recommendation, recommended_price, confidence, reason) "
+            "SELECT gen_random_uuid(), 'P004', current_price, 3, 0, 'hold', current_price, 0.9, 'test' "
+            "FROM products WHERE product_id = 'P004' RETURNING recommendation_id"
+        ).fetchone()[0]
+    with pytest.raises(approvals.ApprovalRefused, match=r"not the .* that recommendation"):
+        approvals.approve(approver, stale, "Ada")
+    with pytest.raises(approvals.ApprovalRefused, match="is hold"):
+        approvals.approve(approver, hold, "Ada")
+    with pytest.raises(approvals.ApprovalRefused, match="name of the analyst"):
+        approvals.approve(approver, first, "  ")
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM price_changes").fetchone() == (1,)
