@@ -8,8 +8,11 @@ system_packages=()
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null; then
   system_packages+=(postgresql)
 fi
-# Prometheus scrapes the local stack; Chromium is the real browser of the dashboard's end-to-end test.
+# Prometheus scrapes the local stack, the Pushgateway takes the Dagster runs' metrics, the exporter
+# PostgreSQL's; Chromium is the real browser of the dashboard's end-to-end test.
 command -v prometheus >/dev/null || system_packages+=(prometheus)
+command -v prometheus-pushgateway >/dev/null || system_packages+=(prometheus-pushgateway)
+command -v prometheus-postgres-exporter >/dev/null || system_packages+=(prometheus-postgres-exporter)
 command -v chromium >/dev/null || system_packages+=(chromium)
 if ((${#system_packages[@]})); then
   echo "installing system packages: ${system_packages[*]}"
@@ -17,6 +20,14 @@ if ((${#system_packages[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${system_packages[@]}"
+  # The packages start system-wide services on the ports the local stack uses; `up` runs its own.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    for service in prometheus prometheus-pushgateway prometheus-postgres-exporter; do
+      if [[ " ${system_packages[*]} " == *" $service "* ]]; then
+        $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi
 
 if ! python3 -m uv --version >/dev/null 2>&1; then

@@ -7,11 +7,10 @@ the alert rules and dashboards that select on `job` work in both places.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-import yaml
 
 from pricing_platform.catalog import Stream
 from pricing_platform.settings import PROJECT_ROOT, Settings
@@ -77,8 +76,9 @@ def local_config_path(settings: Settings) -> Path:
 def write_local_config(settings: Settings) -> Path:
     path = local_config_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # JSON is YAML too: no YAML writer needed at runtime.
     header = "# Written by `pricing-platform up` (pricing_platform/observability/prometheus.py).\n"
-    path.write_text(header + yaml.safe_dump(local_config(settings), sort_keys=False))
+    path.write_text(header + json.dumps(local_config(settings), indent=2) + "\n")
     return path
 
 
