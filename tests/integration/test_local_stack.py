@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.support.monitoring import prometheus_api
 from tests.support.servers import free_port, server_root
 from tests.support.workers import PROJECT_ROOT, wait_until
 
@@ -69,6 +70,11 @@ def stack_env() -> Iterator[dict[str, str]]:
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "INGEST_METRICS_PORT": str(metrics),
         "SIMULATOR_RATE": "50",
+        "SIMULATOR_METRICS_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(free_port()),
+        "PUSHGATEWAY_PORT": str(free_port()),
+        "POSTGRES_EXPORTER_PORT": str(free_port()),
+        "PROMETHEUS_SCRAPE_INTERVAL_S": "2",
     }
     yield env
     _cli(env, "down")
@@ -87,6 +93,10 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
         "ingest-inventory",
         "ingest-competitor",
         "simulators",
+        "prometheus",
+        "pushgateway",
+        "postgres-exporter",
+        "dashboard",
     )
     for service in services:
         assert service in started.stdout
@@ -129,6 +139,29 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     dagster_url = f"http://127.0.0.1:{stack_env['DAGSTER_PORT']}/server_info"
     wait_until(lambda: _answers(dagster_url), 60, "the Dagster webserver")
     wait_until(lambda: landed("pricing_recommendations") >= 30, 100, "a scheduled pricing cycle")
+
+    # Prometheus scrapes every local process, and the scheduled cycle's pushed metrics reach it.
+    prometheus_url = f"http://127.0.0.1:{stack_env['PROMETHEUS_PORT']}"
+    health: dict[str, str] = {}
+
+    def targets_up() -> bool:
+        targets = prometheus_api(prometheus_url, "targets")["activeTargets"]
+        health.clear()
+        health.update({t["labels"]["job"]: t["health"] for t in targets})
+        return bool(health) and set(health.values()) == {"up"}
+
+    wait_until(targets_up, 30, "every Prometheus target up", lambda: str(health))
+    assert set(health) == {
+        *(f"ingest-{s}" for s in ("clickstream", "inventory", "competitor")),
+        *("simulators", "pushgateway", "postgres-exporter", "prometheus"),
+    }
+
+    def priced_in_prometheus() -> bool:
+        query = 'pricing_engine_products_priced{job="pricing_engine"}'
+        result = prometheus_api(prometheus_url, "query", query=query)["result"]
+        return bool(result) and float(result[0]["value"][1]) >= 30
+
+    wait_until(priced_in_prometheus, 30, "the pricing cycle's pushed metrics in Prometheus")
 
     again = _cli(stack_env, "up")
     assert again.returncode == 0, "up is safe to re-run while the stack runs"
