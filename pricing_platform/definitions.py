@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pricing_platform.assets.analytics import analytics_assets, analytics_job, analytics_schedule
 from pricing_platform.assets.dbt import (
     build_dbt_resource,
     dbt_marts_job,
@@ -26,15 +27,16 @@ from pricing_platform.settings import get_settings
 settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models, *lake_assets],
+    assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models, *lake_assets, *analytics_assets],
     asset_checks=quality_checks,
-    jobs=[pricing_job, dbt_marts_job, quality_checks_job, lake_export_job, purge_old_runs_job],
+    jobs=[pricing_job, dbt_marts_job, quality_checks_job, lake_export_job, purge_old_runs_job, analytics_job],
     schedules=[
         pricing_schedule,
         dbt_marts_schedule,
         quality_checks_schedule,
         build_lake_schedule(settings),
         purge_old_runs_schedule,
+        analytics_schedule,
     ],
     sensors=[observe_raw_tables, stock_out_sensor, competitor_undercut_sensor, quality_sensor],
     resources={**build_resources(settings), "dbt": build_dbt_resource(settings)},
