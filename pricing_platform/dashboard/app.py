@@ -4,23 +4,24 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).with_name("pages")
+# Not "pages/": Streamlit would also serve a folder of that name as pages of its own, bypassing this script.
+PAGES = Path(__file__).with_name("views")
 
-st.set_page_config(page_title="Pricing intelligence", page_icon="📈", layout="wide")
+st.set_page_config(page_title="Pricing intelligence", page_icon=":material/price_change:", layout="wide")
 
 navigation = st.navigation(
     {
         "Live": [
-            st.Page(PAGES / "overview.py", title="Overview", icon="📊", default=True),
-            st.Page(PAGES / "pricing.py", title="Pricing", icon="🏷️"),
-            st.Page(PAGES / "inventory.py", title="Inventory", icon="📦"),
-            st.Page(PAGES / "competitors.py", title="Competitors", icon="⚔️"),
-            st.Page(PAGES / "funnel.py", title="Funnel", icon="🔻"),
+            st.Page(PAGES / "overview.py", title="Overview", icon=":material/monitoring:", default=True),
+            st.Page(PAGES / "pricing.py", title="Pricing", icon=":material/sell:"),
+            st.Page(PAGES / "inventory.py", title="Inventory", icon=":material/inventory_2:"),
+            st.Page(PAGES / "competitors.py", title="Competitors", icon=":material/storefront:"),
+            st.Page(PAGES / "funnel.py", title="Funnel", icon=":material/filter_alt:"),
         ],
         "Analytics": [
-            st.Page(PAGES / "elasticity.py", title="Price elasticity", icon="📉"),
-            st.Page(PAGES / "rfm.py", title="Customer segments", icon="👥"),
-            st.Page(PAGES / "forecast.py", title="Demand forecast", icon="🔮"),
+            st.Page(PAGES / "elasticity.py", title="Price elasticity", icon=":material/trending_down:"),
+            st.Page(PAGES / "rfm.py", title="Customer segments", icon=":material/groups:"),
+            st.Page(PAGES / "forecast.py", title="Demand forecast", icon=":material/timeline:"),
         ],
     }
 )

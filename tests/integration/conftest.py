@@ -9,7 +9,16 @@ import pytest
 
 from pricing_platform.catalog import Stream
 from pricing_platform.settings import Settings
+from tests.support.servers import PostgresProcess
+from tests.support.shop import build_shop
 from tests.support.workers import WorkerProcess
+
+
+@pytest.fixture(scope="session")
+def shop(postgres: PostgresProcess) -> str:
+    """A database with six hours of simulated shop activity, a pricing cycle, built marts and analytics
+    (built once; tests that change it use their own `database`)."""
+    return build_shop(postgres)
 
 
 @pytest.fixture

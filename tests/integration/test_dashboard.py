@@ -3,7 +3,6 @@ an empty one, the database down, the roles' limits, and the approval flow end to
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,38 +11,17 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pricing_platform import dbt as dbt_project
 from pricing_platform.dashboard import approvals
 from pricing_platform.db import roles, tables
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.settings import Settings
-from tests.conftest import TEMPLATE_DB
-from tests.support.servers import PostgresProcess, free_port
-from tests.support.shop import fill_shop
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-PAGES_DIR = Path(__file__).resolve().parents[2] / "pricing_platform" / "dashboard" / "pages"
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pricing_platform" / "dashboard" / "views"
 PAGES = ("overview", "pricing", "inventory", "competitors", "funnel", "elasticity", "rfm", "forecast")
-_databases = itertools.count(1)
-
-
-def build_shop(postgres: PostgresProcess) -> str:
-    conninfo = postgres.create_database(f"dashboard_shop_{next(_databases)}", template=TEMPLATE_DB)
-    fill_shop(conninfo)
-    settings = Settings(database_url=conninfo)
-    with psycopg.connect(conninfo) as conn:
-        run_cycle(conn, PricingRules.from_settings(settings))
-    dbt_project.prepare()
-    dbt_project.run_dbt(["run", "--quiet"], settings)
-    return conninfo
-
-
-@pytest.fixture(scope="module")
-def shop(postgres: PostgresProcess) -> str:
-    """A database with six hours of simulated shop activity, a pricing cycle and built marts."""
-    return build_shop(postgres)
 
 
 def page(name: str, conninfo: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -115,6 +93,36 @@ def test_competitors_rank_who_undercuts_most(shop: str, monkeypatch: pytest.Monk
 def test_funnel_reads_the_marts(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     app = page("funnel", shop, monkeypatch)
     assert "Funnel by category" not in texts(app)  # the mart is built: no empty state for it
+
+
+def test_elasticity_reports_the_revenue_impact_of_the_lower_recommendations(
+    shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = page("elasticity", shop, monkeypatch)
+    labels = {m.label: m.value for m in app.metric}
+    assert labels["Elasticity"] == "-1.50"
+    assert int(labels["Products to lower"]) >= 1  # the shop has three promoted, slow-selling products
+    assert labels["Revenue impact of following them"].startswith(("+", "-"))
+    assert len(app.dataframe[0].value) == 30
+
+
+def test_rfm_shows_segments_and_their_revenue(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("rfm", shop, monkeypatch)
+    segments = app.dataframe[0].value
+    assert set(segments["segment"]) <= {
+        "Champions", "Loyal Customers", "Potential Loyalists", "Big Spenders",
+        "At Risk", "Lost", "Needs Attention",
+    }  # fmt: skip
+    labels = {m.label: m.value for m in app.metric}
+    assert int(labels["Buyers"].replace(",", "")) == segments["customers"].sum()
+
+
+def test_forecast_shows_six_hours_ahead_per_category(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("forecast", shop, monkeypatch)
+    ahead = app.dataframe[0].value
+    assert list(ahead.columns) == [1, 2, 3, 4, 5, 6]
+    assert len(ahead) == 5
+    assert app.selectbox(key="forecast_category").options
 
 
 # --- empty database, database down ----------------------------------------------------------------------

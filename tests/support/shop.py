@@ -3,14 +3,26 @@ hours, landed through the ingest workers' own sinks (the same SQL as in producti
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+import dagster as dg
 import psycopg
 
 from ingest_workers.sinks import SINKS
-from pricing_platform.catalog import Stream
+from pricing_platform import dbt as dbt_project
+from pricing_platform.assets.analytics import analytics_assets
+from pricing_platform.catalog import COMPETITORS, PRODUCTS_BY_ID, Stream
+from pricing_platform.pricing.cycle import run_cycle
+from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.resources import PostgresResource
+from pricing_platform.settings import Settings
 from pricing_platform.simulators.simulation import Simulation
 from pricing_platform.simulators.world import stepping_clock
+from tests.conftest import TEMPLATE_DB
+from tests.support.factories import price
+from tests.support.servers import PostgresProcess
 
 
 def fill_shop(
@@ -43,4 +55,57 @@ def fill_shop(
             # Time order, as a partition would deliver them; the sinks apply stock movements in order.
             batch.sort(key=lambda e: e.timestamp)
             SINKS[stream.value]().write(cur, batch)
+            # The workers count what they land per commit minute; here each event landed at its time.
+            minutes: dict[datetime, int] = {}
+            for event in batch:
+                minute = event.timestamp.replace(second=0, microsecond=0)
+                minutes[minute] = minutes.get(minute, 0) + 1
+            cur.executemany(
+                "INSERT INTO ingest_throughput (stream, minute, events) VALUES (%s, %s, %s)",
+                [(stream.value, minute, count) for minute, count in minutes.items()],
+            )
     return {stream: len(batch) for stream, batch in events.items()}
+
+
+_shops = itertools.count(1)
+
+
+def promote(conn: psycopg.Connection, product_ids: tuple[str, ...], discount: float) -> None:
+    """Every competitor observes `product_ids` at base price × (1 − discount) now (through the sink)."""
+    events = [
+        price(
+            product_id,
+            competitor,
+            str((PRODUCTS_BY_ID[product_id].base_price * Decimal(1 - discount)).quantize(Decimal("0.01"))),
+        )
+        for product_id in product_ids
+        for competitor in COMPETITORS
+    ]
+    with conn.cursor() as cur:
+        SINKS[Stream.COMPETITOR.value]().write(cur, events)
+
+
+def build_shop(postgres: PostgresProcess) -> str:
+    """A new database from the migrated template with the shop's history, one pricing cycle and the dbt
+    models built: what the dashboard reads."""
+    conninfo = postgres.create_database(f"shop_{next(_shops)}", template=TEMPLATE_DB)
+    fill_shop(conninfo)
+    settings = Settings(database_url=conninfo)
+    with psycopg.connect(conninfo) as conn:
+        # The engine lowers only where demand is weak: promote the three products selling least lately.
+        quiet = conn.execute(
+            "SELECT p.product_id FROM products p "
+            "LEFT JOIN clickstream_events c ON c.product_id = p.product_id AND c.event_type = 'purchase' "
+            "AND c.event_time > now() - interval '1 hour' "
+            "GROUP BY p.product_id ORDER BY count(c.event_id), p.product_id LIMIT 3"
+        ).fetchall()
+        promote(conn, tuple(row[0] for row in quiet), discount=0.3)
+        run_cycle(conn, PricingRules.from_settings(settings))
+    dbt_project.prepare()
+    dbt_project.run_dbt(["run", "--quiet"], settings)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            analytics_assets, resources={"postgres": PostgresResource(conninfo=conninfo)}, instance=instance
+        )
+    assert result.success
+    return conninfo

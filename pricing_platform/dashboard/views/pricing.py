@@ -15,7 +15,12 @@ ui.header(
 
 recommendations = ui.load("latest_recommendations")
 if ui.has_rows(recommendations, "Recommendations", ui.PRICING_HINT):
-    shown = recommendations.drop(columns=["recommendation_id", "priced_from"])
+    shown = recommendations[
+        [
+            "product_id", "product_name", "price_now", "recommendation", "recommended_price", "confidence",
+            "guardrail", "competitor_avg", "gap_pct", "reason", "created_at", "approved",
+        ]
+    ]  # fmt: skip
     st.dataframe(
         shown,
         hide_index=True,
