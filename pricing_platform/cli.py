@@ -27,6 +27,8 @@ dbt_app = typer.Typer(help="The dbt project, connected from the settings.", no_a
 app.add_typer(dbt_app, name="dbt")
 lake_app = typer.Typer(help="The Parquet lake.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
+notebooks_app = typer.Typer(help="The analytics notebooks, generated from code.", no_args_is_help=True)
+app.add_typer(notebooks_app, name="notebooks")
 console = Console()
 
 
@@ -266,3 +268,33 @@ def lake_query(
     from pricing_platform.localstack.stack import lake_settings
 
     raise typer.Exit(lake_query_command(sql, lake_settings(get_settings())))
+
+
+@notebooks_app.command("build")
+def notebooks_build(
+    execute: Annotated[bool, typer.Option(help="run them on DATABASE_URL (--no-execute: only write)")] = True,
+) -> None:
+    """Write the funnel, elasticity, RFM and forecasting notebooks to NOTEBOOKS_DIR and execute them."""
+    from nbclient.exceptions import CellExecutionError
+    from rich.progress import Progress
+
+    from pricing_platform import notebooks
+
+    settings = get_settings()
+    paths = notebooks.write(settings.notebooks_dir)
+    if not execute:
+        console.print(f"wrote {len(paths)} notebooks to {settings.notebooks_dir} (not executed)")
+        return
+    with Progress(console=console) as progress:
+        task = progress.add_task("executing notebooks", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"executing {path.name}")
+            try:
+                executed = notebooks.execute(path, settings.database_conninfo)
+            except CellExecutionError as exc:
+                console.print(f"[red]{path} failed[/]: {exc.ename}: {exc.evalue}")
+                console.print("Is PostgreSQL at DATABASE_URL up and migrated? The analytics tables fill when "
+                              "the Dagster analytics_job runs (every 15 minutes with `up`).")  # fmt: skip
+                raise typer.Exit(1) from exc
+            progress.advance(task)
+            console.print(f"{path}: {notebooks.plotly_figures(executed)} charts")
