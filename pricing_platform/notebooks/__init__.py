@@ -107,7 +107,8 @@ def execute(path: Path, database_url: str, timeout_s: int = 300) -> nbformat.Not
             notebook, km=manager, timeout=timeout_s, kernel_name=KERNEL_NAME,
             resources={"metadata": {"path": str(path.parent)}},
         )  # fmt: skip
-        client.execute()
+        # It is our kernel manager, so nbclient would leave the kernel running unless told to stop it.
+        client.execute(cleanup_kc=True)
     nbformat.write(notebook, path)
     return notebook
 

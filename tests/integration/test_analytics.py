@@ -445,3 +445,23 @@ def test_notebooks_build_and_execute_with_plotly_figures(analytics_db: Seeded, t
         )
         printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
         assert "has not written it" not in printed, f"{path.name} found an empty analytics table"
+
+
+def test_cli_writes_the_notebooks_without_executing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from pricing_platform.cli import app
+    from pricing_platform.settings import get_settings
+
+    monkeypatch.setenv("NOTEBOOKS_DIR", str(tmp_path / "out"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["notebooks", "build", "--no-execute"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["elasticity.ipynb", "forecasting.ipynb", "funnel.ipynb", "rfm.ipynb"]
+    funnel = json.loads((tmp_path / "out" / "funnel.ipynb").read_text())
+    assert funnel["metadata"]["kernelspec"]["name"] == notebooks.KERNEL_NAME
+    assert all(not c.get("outputs") for c in funnel["cells"] if c["cell_type"] == "code"), "not executed"
