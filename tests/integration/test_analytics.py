@@ -412,6 +412,43 @@ def test_analytics_fail_with_what_to_do_before_dbt_has_built_its_models(database
     assert "staging.stg_clickstream" in message and "pricing-platform dbt cli build" in message
 
 
+def test_analytics_on_a_database_without_events_write_empty_or_zero_tables(
+    database: str, tmp_path: Path
+) -> None:
+    built = dbt_project.run_dbt(
+        ["run", "--select", "path:models/staging", "pricing_analysis", "--target-path", str(tmp_path)],
+        Settings(database_url=database),  # type: ignore[arg-type]
+        check=False,
+        capture=True,
+    )
+    assert built.returncode == 0, built.stdout[-4000:]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            analytics_assets, resources={"postgres": PostgresResource(conninfo=database)}, instance=instance
+        )
+    assert result.success
+    counts = {}
+    with psycopg.connect(database) as conn:
+        for table in (t for t in tables.ALL if t.startswith("analytics_")):
+            counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+    assert counts == {
+        tables.ANALYTICS_FUNNEL_STAGES: 4,  # all four stages at 0 sessions
+        tables.ANALYTICS_FUNNEL_BREAKDOWN: 0,
+        tables.ANALYTICS_SESSION_PROFILES: 0,
+        tables.ANALYTICS_PRICE_POSITION: 30,  # every product, no competitor data, quantity 0
+        tables.ANALYTICS_COMPETITOR_LANDSCAPE: 0,
+        tables.ANALYTICS_ELASTICITY_SUMMARY: 4,
+        tables.ANALYTICS_RFM_CUSTOMERS: 0,
+        tables.ANALYTICS_RFM_SEGMENTS: 7,  # every segment at 0 customers
+        tables.ANALYTICS_DEMAND_HOURLY: 0,
+        tables.ANALYTICS_DEMAND_HEATMAP: 168,
+        tables.ANALYTICS_DEMAND_FORECAST: 0,
+        tables.ANALYTICS_STOCKOUT_RISK: 30,  # 1500 in stock each, no sales: OK
+    }
+    funnel_meta = result.asset_materializations_for_node("analytics_funnel")[0].metadata
+    assert funnel_meta["steepest_drop_off"].value == "no sessions in the window"
+
+
 def test_job_and_schedule_cover_the_four_assets_every_15_minutes() -> None:
     defs = dg.Definitions(
         assets=analytics_assets, jobs=[analytics_job], schedules=[analytics_schedule],
