@@ -75,6 +75,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         "PUSHGATEWAY_PORT": str(free_port()),
         "POSTGRES_EXPORTER_PORT": str(free_port()),
         "PROMETHEUS_SCRAPE_INTERVAL_S": "2",
+        "DASHBOARD_PORT": str(free_port()),
     }
     yield env
     _cli(env, "down")
@@ -127,6 +128,9 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
 
     wait_until(all_running, 30, "every service RUNNING in `status`", lambda: last_status[0])
     assert "raw.clickstream" in last_status[0]
+
+    dashboard_url = f"http://127.0.0.1:{stack_env['DASHBOARD_PORT']}/_stcore/health"
+    wait_until(lambda: _answers(dashboard_url), 60, "the dashboard")
 
     bucket_url = f"http://127.0.0.1:{stack_env['LOCAL_S3_PORT']}/pricing-lake"
     assert _answers(bucket_url), "the local S3 endpoint serves the lake bucket"
