@@ -83,6 +83,6 @@ def header(title: str, caption: str) -> None:
 
 
 MARTS_HINT = "The dbt marts are rebuilt every 5 minutes by Dagster (`dbt_marts_every_5_minutes`)."
-ANALYTICS_HINT = "The analytics assets are recomputed by Dagster on their schedule (`analytics_job`)."
+ANALYTICS_HINT = "Dagster recomputes the analytics every 15 minutes (`analytics_every_15_minutes`)."
 PRICING_HINT = "The pricing engine runs every minute once competitor prices arrive."
 INGEST_HINT = "Start the simulators and ingest workers (`make up`)."
