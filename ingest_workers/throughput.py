@@ -2,7 +2,7 @@
 
 Written in each batch's own transaction, so the counts are exact through crashes and replays, and
 "events per minute" on the dashboard reads a few rows instead of scanning an event table. Minutes are
-commit minutes (when the rows became visible), not event time.
+landing minutes (the clock when the batch writes its count, just before it commits), not event time.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pricing_platform.db import tables
 
 _UPSERT = sql.SQL(
     "INSERT INTO {table} (stream, minute, events, dead_letters) "
-    "VALUES (%s, date_trunc('minute', now()), %s, %s) "
+    "VALUES (%s, date_trunc('minute', clock_timestamp()), %s, %s) "
     "ON CONFLICT (stream, minute) DO UPDATE SET "
     "events = {table}.events + EXCLUDED.events, dead_letters = {table}.dead_letters + EXCLUDED.dead_letters"
 ).format(table=sql.Identifier(tables.INGEST_THROUGHPUT))

@@ -162,6 +162,9 @@ def dashboard(
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
+        # A failure shows its type and message, never a traceback with the code around it.
+        "--client.showErrorDetails", "type",
+        "--server.fileWatcherType", "none",
     ]  # fmt: skip
     console.print(f"dashboard on http://{host or settings.local_bind_host}:{port or settings.dashboard_port}")
     # exec: the process manager's signals reach Streamlit itself.

@@ -9,14 +9,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PostgresDsn
+from pydantic import Field, PostgresDsn, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        # Inputs can carry passwords (URLs): a validation error names the variable, never echoes its value.
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
 
     # --- connections -------------------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
@@ -128,6 +134,9 @@ class Settings(BaseSettings):
     approvals_database_url: PostgresDsn | None = Field(
         None, description="role that may only approve prices; unset: DATABASE_URL as pricing_approver"
     )
+    dashboard_identity_header: str | None = Field(
+        None, description="header a trusted proxy sets to the signed-in user; unset: approvers type a name"
+    )
     dashboard_port: int = Field(8501, ge=1, description="`pricing-platform dashboard` and `up` serve here")
     dashboard_cache_ttl_s: int = Field(15, ge=1, description="how long the dashboard reuses a query result")
     dashboard_refresh_s: int = Field(30, ge=5, description="live sections re-read the database this often")
@@ -158,6 +167,23 @@ class Settings(BaseSettings):
     @property
     def database_conninfo(self) -> str:
         return str(self.database_url)
+
+    @field_validator("dashboard_database_url", "approvals_database_url")
+    @classmethod
+    def _dashboard_roles_only(cls, url: PostgresDsn | None, info: ValidationInfo) -> PostgresDsn | None:
+        # The migrations and dbt grant these exact roles; another user would silently lack them.
+        from pricing_platform.db import roles
+
+        expected = (
+            roles.DASHBOARD_READER if info.field_name == "dashboard_database_url" else roles.PRICE_APPROVER
+        )
+        user = url.hosts()[0].get("username") if url else None
+        if url is not None and user != expected:
+            raise ValueError(
+                f"{str(info.field_name).upper()} must connect as {expected!r} "
+                f"(the role the migrations grant), not {user!r}"
+            )
+        return url
 
     @property
     def dashboard_conninfo(self) -> str:

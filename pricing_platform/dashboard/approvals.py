@@ -9,12 +9,19 @@ from decimal import Decimal
 
 import psycopg
 
-# SQLSTATEs `approve_recommendation` raises for a refusal the analyst can act on (see migration 0004).
-_REFUSALS = {"22023", "P0002", "23505", "40001"}
+# `approve_recommendation` raises its refusals in SQLSTATE class PA (migration 0006): things the analyst
+# can act on, as opposed to the database being unreachable or failing.
+_REFUSAL_CLASS = "PA"
+# An approval waits at most this long for a product another approval holds, then says so.
+_OPTIONS = "-c lock_timeout=5000 -c statement_timeout=10000"
 
 
 class ApprovalRefused(Exception):
     """The database refused the approval; the message says why and what to do."""
+
+
+class ApprovalFailed(Exception):
+    """The approval could not be made (database unreachable or failing); nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -28,15 +35,16 @@ class PriceChange:
 
 def approve(conninfo: str, recommendation_id: int, approved_by: str, note: str | None = None) -> PriceChange:
     try:
-        with psycopg.connect(conninfo, connect_timeout=5) as conn:
+        with psycopg.connect(conninfo, connect_timeout=5, options=_OPTIONS) as conn:
             row = conn.execute(
                 "SELECT product_id, old_price, new_price, approved_by, approved_at "
                 "FROM approve_recommendation(%s, %s, %s)",
                 (recommendation_id, approved_by, note or None),
             ).fetchone()
     except psycopg.Error as exc:
-        if exc.sqlstate in _REFUSALS:
+        if exc.sqlstate and exc.sqlstate.startswith(_REFUSAL_CLASS):
             raise ApprovalRefused(exc.diag.message_primary or str(exc)) from exc
-        raise
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ApprovalFailed(f"the approval was not made, nothing changed: {first_line}") from exc
     assert row is not None  # the function returns its audit row or raises
     return PriceChange(*row)

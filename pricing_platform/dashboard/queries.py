@@ -59,19 +59,6 @@ def throughput(conn: psycopg.Connection, minutes: int = 30) -> pd.DataFrame:
 
 
 @query
-def stream_freshness(conn: psycopg.Connection) -> pd.DataFrame:
-    """Newest ingest commit per topic (the offsets row moves with every committed batch)."""
-    return _frame(
-        conn,
-        sql.SQL(
-            "SELECT topic, max(updated_at) AS last_commit_at, "
-            "extract(epoch FROM now() - max(updated_at))::float8 AS age_s FROM {} GROUP BY topic ORDER BY "
-            "topic"
-        ).format(_t(tables.INGEST_OFFSETS)),
-    )
-
-
-@query
 def revenue_and_conversion(conn: psycopg.Connection, marts_schema: str) -> pd.DataFrame:
     """Today's (UTC) sessions, converted sessions and revenue over all categories (dbt mart)."""
     return _frame(
@@ -102,7 +89,8 @@ def open_alerts(conn: psycopg.Connection, limit: int = 50) -> pd.DataFrame:
     return _frame(
         conn,
         sql.SQL(
-            "SELECT severity, kind, title, opened_at, last_seen_at FROM {} WHERE cleared_at IS NULL "
+            "SELECT severity, kind, title, opened_at, last_seen_at, count(*) OVER () AS open_total "
+            "FROM {} WHERE cleared_at IS NULL "
             "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at DESC "
             "LIMIT %(limit)s"
         ).format(_t(tables.ALERTS)),
@@ -226,18 +214,20 @@ def open_stock_alerts(conn: psycopg.Connection) -> pd.DataFrame:
 
 
 @query
-def competitor_landscape(conn: psycopg.Connection) -> pd.DataFrame:
-    """Latest price per competitor × product against ours now: index = theirs / ours × 100."""
+def competitor_landscape(conn: psycopg.Connection, max_age_s: int) -> pd.DataFrame:
+    """Each competitor's latest price per product, if fresher than `max_age_s` (the engine's staleness
+    limit), against ours now: index = theirs / ours × 100."""
     return _frame(
         conn,
         sql.SQL(
-            "SELECT c.competitor_name, c.product_id, p.product_name, c.competitor_price::float8 AS "
-            "competitor_price, "
-            "p.current_price::float8 AS our_price, "
+            "SELECT c.competitor_name, c.product_id, p.product_name, "
+            "c.competitor_price::float8 AS competitor_price, p.current_price::float8 AS our_price, "
             "round(c.competitor_price / p.current_price * 100, 1)::float8 AS price_index, "
             "c.event_time AS observed_at FROM {latest} c JOIN {products} p USING (product_id) "
+            "WHERE c.event_time > now() - make_interval(secs => %(max_age_s)s) "
             "ORDER BY c.product_id, c.competitor_name"
         ).format(latest=_t(tables.COMPETITOR_PRICES_LATEST), products=_t(tables.PRODUCTS)),
+        {"max_age_s": max_age_s},
     )
 
 

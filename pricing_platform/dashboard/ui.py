@@ -31,6 +31,12 @@ def _describe(conninfo: str) -> str:
     return f"{user}@{host}:{params.get('port', 5432)}/{params.get('dbname', '?')}"
 
 
+def _first_line(exc: Exception) -> str:
+    # libpq puts the cause first and hints after it.
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @st.cache_data(ttl=Settings().dashboard_cache_ttl_s, show_spinner=False)
 def _read(conninfo: str, name: str, params: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
     # A statement timeout keeps a slow query from holding a page; every query here is bounded anyway.
@@ -55,13 +61,18 @@ def load(name: str, **params: Any) -> pd.DataFrame | None:
             "marts build once (they grant SELECT when built)."
         )
         st.stop()
+    except psycopg.errors.QueryCanceled:
+        st.error(f"**The database took too long** to answer `{name}` (over 15 s). It may be overloaded.")
+        st.stop()
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         st.error(
-            f"**Cannot reach the database** as {_describe(conninfo)}: {reason}\n\n"
+            f"**Cannot reach the database** as {_describe(conninfo)}: {_first_line(exc)}\n\n"
             "Is PostgreSQL running? `make up` starts the local stack; otherwise check "
-            "`DASHBOARD_DATABASE_URL` (or `DATABASE_URL`). This page retries on its next refresh."
+            "`DASHBOARD_DATABASE_URL` (or `DATABASE_URL`). Reload the page once it is back."
         )
+        st.stop()
+    except psycopg.Error as exc:
+        st.error(f"**The database refused `{name}`**: {_first_line(exc)}")
         st.stop()
     return None  # unreachable: st.stop() raises
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from pricing_platform.db import roles as platform_roles
+
 # initdb refuses to run as root; Debian's package creates this system user.
 _SERVICE_USER = "postgres"
 
@@ -118,17 +120,15 @@ class LocalPostgres:
                 time.sleep(0.1)
 
     def ensure_role_and_database(self, role: str, database: str, password: str | None = None) -> None:
+        """The schema owner `role` and its `database`, plus the dashboard's login roles. Those are created
+        here, as the administrator, so the owner (which workers and Dagster run as) needs no CREATEROLE:
+        on PostgreSQL 15 that right would let it grant itself roles such as pg_execute_server_program."""
         with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-            # The schema owner's migrations create the dashboard's narrower roles (and stacks made
-            # before that need the right too).
-            conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(role)))
+            for name in (role, *platform_roles.ALL):
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
             if password is not None:
-                conn.execute(
-                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
-                )
+                platform_roles.set_password(conn, role, password)
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(

@@ -45,6 +45,15 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "pricing_platform", *args]
 
 
+def _without_password(url: str) -> str:
+    """`url` fit for a terminal or a log: the password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _host_port(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host, int(port)
@@ -202,7 +211,7 @@ def endpoints(settings: Settings) -> list[Endpoint]:
     found = [
         Endpoint("Dagster UI", f"http://{settings.local_bind_host}:{settings.dagster_port}"),
         Endpoint("Dashboard", f"http://{settings.local_bind_host}:{settings.dashboard_port}"),
-        Endpoint("PostgreSQL", settings.database_conninfo),
+        Endpoint("PostgreSQL", _without_password(settings.database_conninfo)),
         Endpoint("Kafka bootstrap", settings.kafka_bootstrap_servers),
     ]
     if settings.ingest_metrics_port:
@@ -268,7 +277,8 @@ def up(settings: Settings, console: Console) -> None:
                 dagster_url.password,
             )
         status.update("migrating the database")
-        _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {settings.database_conninfo}")
+        where = _without_password(settings.database_conninfo)
+        _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {where}")
         migrate.upgrade(settings.database_conninfo)
         with psycopg.connect(settings.database_conninfo) as conn:
             seed.seed_catalog(conn)

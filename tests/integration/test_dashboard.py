@@ -56,7 +56,7 @@ def test_overview_shows_live_kpis(shop: str, monkeypatch: pytest.MonkeyPatch) ->
     app = page("overview", shop, monkeypatch)
     labels = {m.label: m.value for m in app.metric}
     assert "Revenue today (UTC)" in labels and labels["Revenue today (UTC)"] != "0.00"
-    assert "Session conversion today" in labels
+    assert labels["Session conversion (24 h)"].endswith("%")
     # The one pricing cycle decided for every product with competitor data.
     decided = sum(int(labels.get(kind, 0)) for kind in ("raise", "lower", "hold"))
     assert decided == 30
@@ -90,9 +90,12 @@ def test_competitors_rank_who_undercuts_most(shop: str, monkeypatch: pytest.Monk
     assert list(ranking["products_cheaper"]) == sorted(ranking["products_cheaper"], reverse=True)
 
 
-def test_funnel_reads_the_marts(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_funnel_reads_the_marts_and_the_analytics(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     app = page("funnel", shop, monkeypatch)
-    assert "Funnel by category" not in texts(app)  # the mart is built: no empty state for it
+    assert not app.error
+    assert "not built yet" not in texts(app) and "no data yet" not in texts(app)
+    assert next(m for m in app.metric if m.label == "Steepest drop-off").value.startswith("into ")
+    assert len(app.get("plotly_chart")) == 3
 
 
 def test_elasticity_reports_the_revenue_impact_of_the_lower_recommendations(
@@ -139,11 +142,20 @@ def test_every_page_explains_an_empty_database(
 
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_reports_an_unreachable_database(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    closed = f"postgresql://pricing@127.0.0.1:{free_port()}/pricing"
-    app = page(name, closed, monkeypatch)
+    port = free_port()
+    closed = f"postgresql://pricing@127.0.0.1:{port}/pricing"
+    monkeypatch.setenv(
+        "DASHBOARD_DATABASE_URL", f"postgresql://pricing_dashboard:s3cret@127.0.0.1:{port}/pricing"
+    )
+    app = AppTest.from_file(str(PAGES_DIR / f"{name}.py"), default_timeout=60)
+    monkeypatch.setenv("DATABASE_URL", closed)
+    app.run()
+    assert not app.exception
     assert len(app.error) == 1
     message = app.error[0].value
-    assert "Cannot reach the database" in message and "pricing_dashboard@127.0.0.1" in message
+    assert "Cannot reach the database" in message and f"pricing_dashboard@127.0.0.1:{port}" in message
+    assert "Connection refused" in message  # the cause, not libpq's hint
+    assert "s3cret" not in texts(app)
 
 
 # --- roles ---------------------------------------------------------------------------------------------
@@ -222,9 +234,9 @@ def test_approving_in_the_dashboard_changes_the_price_and_writes_the_audit_row(
     before = _price(database, "P001")
     recommendation_id = _market(database, "P001", before * Decimal("0.7"))
     app = page("pricing", database, monkeypatch)
-    app.selectbox(key="approve_choice").select(recommendation_id)
+    app.selectbox(key="approve_choice").set_value(recommendation_id)
     app.text_input(key="analyst").input("Ada Analyst")
-    app.text_input(key="approve_note").input("matching the market")
+    app.text_input(key="approve_note").input("matching the market").run()
     app.button(key="approve").click().run()
     assert not app.exception
     assert [s.value for s in app.success], [e.value for e in app.error]
@@ -251,14 +263,15 @@ def test_approving_in_the_dashboard_changes_the_price_and_writes_the_audit_row(
     assert "Ada Analyst" in app.dataframe[-1].value["approved_by"].tolist()
 
 
-def test_approval_without_a_name_is_refused_on_the_page(
-    database: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_approval_needs_a_choice_and_a_name(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _price(database, "P002")
-    _market(database, "P002", before * Decimal("0.7"))
+    recommendation_id = _market(database, "P002", before * Decimal("0.7"))
     app = page("pricing", database, monkeypatch)
-    app.button(key="approve").click().run()
-    assert "Enter your name" in app.error[0].value
+    assert app.button(key="approve").disabled
+    app.selectbox(key="approve_choice").set_value(recommendation_id).run()
+    assert app.button(key="approve").disabled, "no name given"
+    app.text_input(key="analyst").input("   ").run()
+    assert app.button(key="approve").disabled, "a blank name is no name"
     assert _price(database, "P002") == before
 
 
@@ -293,3 +306,135 @@ def test_the_database_refuses_stale_repeated_and_hold_approvals(database: str) -
         approvals.approve(approver, first, "  ")
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM price_changes").fetchone() == (1,)
+
+
+def test_an_approval_applies_the_recommendation_on_screen_even_after_a_new_cycle(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The options change under the analyst (a cycle lands between render and click): the click approves
+    what was on screen, never whichever recommendation a rerun would list first."""
+    for product_id in ("P001", "P002"):
+        _market(database, product_id, _price(database, product_id) * Decimal("0.7"))
+    app = page("pricing", database, monkeypatch)
+    options = app.selectbox(key="approve_choice").options
+    assert len(options) == 2 and app.selectbox(key="approve_choice").value is None
+    assert app.button(key="approve").disabled, "nothing chosen, no name: nothing to approve"
+    chosen = _id_for(database, "P002")
+    app.selectbox(key="approve_choice").set_value(chosen)
+    app.text_input(key="analyst").input("Ada").run()
+    with psycopg.connect(database) as conn:
+        run_cycle(conn, PricingRules.from_settings(Settings()))  # new ids, same decisions
+    import streamlit as st
+
+    st.cache_data.clear()
+    app.button(key="approve").click().run()
+    assert [s.value for s in app.success], [e.value for e in app.error]
+    with psycopg.connect(database) as conn:
+        approved = conn.execute("SELECT product_id, recommendation_id FROM price_changes").fetchall()
+    assert approved == [("P002", chosen)]
+    assert app.selectbox(key="approve_choice").value is None, "the choice resets after an approval"
+
+
+def _id_for(conninfo: str, product_id: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT recommendation_id FROM pricing_recommendations_latest WHERE product_id = %s",
+            (product_id,),
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_the_database_refuses_a_superseded_recommendation(database: str) -> None:
+    approver = roles.role_conninfo(database, roles.PRICE_APPROVER)
+    before = _price(database, "P005")
+    old = _market(database, "P005", before * Decimal("0.7"))
+    with psycopg.connect(database) as conn:  # the market recovers: the engine now holds
+        conn.execute(
+            "UPDATE competitor_prices_latest SET competitor_price = %s, event_time = now() "
+            "WHERE product_id = 'P005'",
+            (before,),
+        )
+        run_cycle(conn, PricingRules.from_settings(Settings()))
+    with pytest.raises(approvals.ApprovalRefused, match="superseded: the engine now says hold"):
+        approvals.approve(approver, old, "Ada")
+    assert _price(database, "P005") == before
+
+
+def test_concurrent_approvals_of_one_recommendation_apply_it_once(database: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    approver = roles.role_conninfo(database, roles.PRICE_APPROVER)
+    recommendation_id = _market(database, "P006", _price(database, "P006") * Decimal("0.7"))
+
+    def attempt(who: str) -> str:
+        try:
+            approvals.approve(approver, recommendation_id, who)
+        except approvals.ApprovalRefused as refused:
+            return str(refused)
+        return "approved"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(attempt, ["A", "B", "C", "D"]))
+    assert outcomes.count("approved") == 1
+    assert all("already approved" in o for o in outcomes if o != "approved")
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM price_changes").fetchone() == (1,)
+
+
+def test_an_unreachable_database_during_an_approval_is_reported_and_changes_nothing() -> None:
+    closed = f"postgresql://pricing_approver@127.0.0.1:{free_port()}/pricing"
+    with pytest.raises(approvals.ApprovalFailed, match="nothing changed"):
+        approvals.approve(closed, 1, "Ada")
+
+
+def test_the_reader_role_cannot_create_objects(database: str) -> None:
+    reader = roles.role_conninfo(database, roles.DASHBOARD_READER)
+    with (
+        psycopg.connect(reader, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("CREATE TABLE public.sneaky (x int)")
+
+
+def test_the_latest_view_returns_what_distinct_on_over_the_history_returns(database: str) -> None:
+    """Migration 0005 rewrote the view as per-product lookups; the rows must be those of the original
+    definition, ties on created_at included."""
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "INSERT INTO competitor_prices_latest (event_id, product_id, competitor_name, competitor_price, "
+            "our_price, price_difference, price_difference_pct, event_time) "
+            "SELECT gen_random_uuid(), product_id, c, current_price, current_price, 0, 0, now() "
+            "FROM products, unnest(%s::text[]) AS c",
+            (["TechMart", "GadgetZone", "ElectroHub"],),
+        )
+        for _ in range(3):
+            run_cycle(conn, PricingRules.from_settings(Settings()))
+        # A tie: two rows of one product with the same created_at; the higher id wins in both forms.
+        conn.execute(
+            "INSERT INTO pricing_recommendations (cycle_id, product_id, current_price, competitors_seen, "
+            "demand_velocity, recommendation, recommended_price, confidence, reason, created_at) "
+            "SELECT gen_random_uuid(), product_id, current_price, 0, 0, 'hold', current_price, 0, 'tie', t "
+            "FROM products, (SELECT max(created_at) AS t FROM pricing_recommendations) m, "
+            "generate_series(1, 2) "
+            "WHERE product_id IN ('P001', 'P002')"
+        )
+        view = conn.execute("SELECT * FROM pricing_recommendations_latest ORDER BY product_id").fetchall()
+        original = conn.execute(
+            "SELECT DISTINCT ON (product_id) * FROM pricing_recommendations "
+            "ORDER BY product_id, created_at DESC, recommendation_id DESC"
+        ).fetchall()
+    assert len(view) == 30
+    assert view == original
+
+
+def test_behind_a_proxy_approvals_need_the_identity_header(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recommendation_id = _market(database, "P008", _price(database, "P008") * Decimal("0.7"))
+    monkeypatch.setenv("DASHBOARD_IDENTITY_HEADER", "X-Forwarded-Email")
+    app = page("pricing", database, monkeypatch)
+    assert not [t for t in app.text_input if t.key == "analyst"], "no typed names behind a proxy"
+    app.selectbox(key="approve_choice").set_value(recommendation_id).run()
+    assert "X-Forwarded-Email" in app.warning[0].value
+    assert app.button(key="approve").disabled

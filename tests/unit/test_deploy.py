@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from pricing_platform.catalog import TOPICS, Stream
+from pricing_platform.db import roles
 from pricing_platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -444,12 +445,18 @@ def test_postgres_init_creates_the_databases_and_roles_the_urls_name() -> None:
     assert "./postgres/initdb:/docker-entrypoint-initdb.d:ro" in svc["volumes"]
     script = (INITDB / "10-platform.sh").read_text()
     for statement in (
-        "CREATE ROLE pricing LOGIN CREATEROLE",
+        "CREATE ROLE pricing LOGIN PASSWORD",
         "CREATE DATABASE pricing OWNER pricing",
         "CREATE DATABASE dagster OWNER pricing",
         "CREATE ROLE pricing_exporter LOGIN",
+        f"CREATE ROLE {roles.DASHBOARD_READER} LOGIN PASSWORD :'dashboard_password'",
+        f"CREATE ROLE {roles.PRICE_APPROVER} LOGIN PASSWORD :'approvals_password'",
     ):
         assert statement in script
+    # The owner, which workers and Dagster run as, cannot create or grant roles.
+    assert "CREATEROLE" not in script.split("SQL", 1)[1]
+    for variable in ("DASHBOARD_DB_PASSWORD", "APPROVALS_DB_PASSWORD"):
+        assert environment(svc)[variable] == f"${{{variable}:?set {variable} in deploy/.env}}"
     assert "IN ROLE pg_monitor" in script
     assert "-v ON_ERROR_STOP=1" in script
     exporter = render(environment(service("postgres-exporter"))["DATA_SOURCE_NAME"])

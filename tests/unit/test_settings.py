@@ -46,3 +46,24 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.ingest_batch_size == 500
     assert settings.database_url.hosts()[0]["host"] == "db.internal"
+
+
+def test_the_local_stack_never_prints_a_database_password() -> None:
+    from pricing_platform.localstack.stack import _without_password, endpoints
+
+    assert (
+        _without_password("postgresql://app:s3cret@db:5432/pricing") == "postgresql://app:***@db:5432/pricing"
+    )
+    assert _without_password("postgresql://app@db:5432/pricing") == "postgresql://app@db:5432/pricing"
+    shown = endpoints(Settings(database_url="postgresql://app:s3cret@db:5432/pricing", _env_file=None))  # type: ignore[call-arg]
+    assert not [e for e in shown if "s3cret" in str(e)]
+
+
+def test_dashboard_urls_must_name_the_roles_the_migrations_grant() -> None:
+    with pytest.raises(ValueError, match="must connect as 'pricing_dashboard'") as raised:
+        Settings(dashboard_database_url="postgresql://bob:s3cret@db:5432/pricing", _env_file=None)  # type: ignore[call-arg]
+    assert "s3cret" not in str(raised.value), "validation errors never echo a URL with its password"
+    settings = Settings(database_url="postgresql://pricing:owner@db:5432/pricing", _env_file=None)  # type: ignore[call-arg]
+    assert (
+        "owner" not in settings.dashboard_conninfo and "user=pricing_dashboard" in settings.dashboard_conninfo
+    )

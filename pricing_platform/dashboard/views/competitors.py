@@ -13,8 +13,13 @@ ui.header(
 
 @st.fragment(run_every=ui.refresh_interval())
 def live() -> None:
-    landscape = ui.load("competitor_landscape")
-    if not ui.has_rows(landscape, "Competitor prices", ui.INGEST_HINT):
+    max_age_s = ui.settings().pricing_staleness_s
+    landscape = ui.load("competitor_landscape", max_age_s=max_age_s)
+    hint = (
+        f"Only prices observed in the last {max_age_s / 3600:g} h count (PRICING_STALENESS_S). "
+        + ui.INGEST_HINT
+    )
+    if not ui.has_rows(landscape, "Competitor prices", hint):
         return
     grid = landscape.pivot_table(index="competitor_name", columns="product_id", values="price_index")
     heatmap = px.imshow(
@@ -25,7 +30,7 @@ def live() -> None:
         labels={"color": "price index"},
         title="Price index, competitor × product",
     )
-    st.plotly_chart(heatmap, use_container_width=True)
+    st.plotly_chart(heatmap, width="stretch")
 
     st.subheader("Who undercuts most")
     landscape["undercuts"] = landscape["price_index"] < 100
@@ -48,7 +53,7 @@ def live() -> None:
         f"cheaper on {int(leader['products_cheaper'])} of {int(leader['products_seen'])} products",
         delta_color="off",
     )
-    st.dataframe(ranking.round(2), hide_index=True, use_container_width=True)
+    st.dataframe(ranking.round(2), hide_index=True, width="stretch")
 
 
 live()

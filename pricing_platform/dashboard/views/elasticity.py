@@ -33,11 +33,11 @@ if ui.has_rows(summary, "Elasticity simulation", ui.ANALYTICS_HINT) and ui.has_r
             color="recommendation",
             title="Our price vs competitor average (gap %)",
         ),
-        use_container_width=True,
+        width="stretch",
     )
     st.plotly_chart(
         px.pie(summary, names="recommendation", values="products", title="Recommendation split"),
-        use_container_width=True,
+        width="stretch",
     )
     st.plotly_chart(
         px.scatter(
@@ -48,6 +48,6 @@ if ui.has_rows(summary, "Elasticity simulation", ui.ANALYTICS_HINT) and ui.has_r
             hover_name="product_name",
             title="Our price vs competitor average",
         ),
-        use_container_width=True,
+        width="stretch",
     )
-    st.dataframe(position.drop(columns="computed_at"), hide_index=True, use_container_width=True)
+    st.dataframe(position.drop(columns="computed_at"), hide_index=True, width="stretch")

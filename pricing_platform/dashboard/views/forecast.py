@@ -28,7 +28,7 @@ if ui.has_rows(hourly, "Hourly demand", ui.ANALYTICS_HINT):
         long = pd.concat([long, ahead], ignore_index=True)
     st.plotly_chart(
         px.line(long, x="hour", y="value", color="series", title=f"{category}: purchases per hour"),
-        use_container_width=True,
+        width="stretch",
     )
 
 heatmap = ui.load("demand_heatmap")
@@ -42,7 +42,7 @@ if ui.has_rows(heatmap, "Hour × weekday pattern", ui.ANALYTICS_HINT):
             labels={"x": "hour of day (UTC)", "y": "", "color": "purchases"},
             title="Purchases by hour and weekday",
         ),
-        use_container_width=True,
+        width="stretch",
     )
 
 forecast = ui.load("demand_forecast")
@@ -50,5 +50,5 @@ if ui.has_rows(forecast, "6-hour forecast", ui.ANALYTICS_HINT):
     st.subheader("Next 6 hours")
     st.dataframe(
         forecast.pivot_table(index="category", columns="horizon_h", values="forecast_purchases").round(2),
-        use_container_width=True,
+        width="stretch",
     )

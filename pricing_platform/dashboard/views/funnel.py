@@ -21,9 +21,7 @@ def live() -> None:
                 f"-{row['drop_off_pct']:.1f} % of sessions",
                 delta_color="inverse",
             )
-        st.plotly_chart(
-            px.funnel(stages, x="sessions", y="stage", title="All sessions"), use_container_width=True
-        )
+        st.plotly_chart(px.funnel(stages, x="sessions", y="stage", title="All sessions"), width="stretch")
 
     by_category = ui.load("funnel_by_category", marts_schema=ui.settings().dbt_marts_schema, days=7)
     if ui.has_rows(by_category, "Funnel by category", ui.MARTS_HINT):
@@ -42,30 +40,31 @@ def live() -> None:
                 barmode="group",
                 title="Sessions by stage and category, last 7 days",
             ),
-            use_container_width=True,
+            width="stretch",
         )
 
     breakdown = ui.load("funnel_breakdown")
     if ui.has_rows(breakdown, "Funnel by device", ui.ANALYTICS_HINT):
-        by_device = breakdown.groupby(["device_type", "stage_order", "stage"], as_index=False)[
-            "sessions"
-        ].sum()
+        # One panel per category: a session that reached two categories is in both, so categories
+        # must not be summed.
         st.plotly_chart(
             px.bar(
-                by_device,
+                breakdown,
                 x="stage",
                 y="sessions",
                 color="device_type",
                 barmode="group",
-                title="Sessions by stage and device",
+                facet_col="category",
+                facet_col_wrap=3,
+                title="Sessions by stage and device, per category",
             ),
-            use_container_width=True,
+            width="stretch",
         )
 
     profiles = ui.load("session_profiles")
     if ui.has_rows(profiles, "Session profiles", ui.ANALYTICS_HINT):
         st.subheader("Converted vs non-converted sessions")
-        st.dataframe(profiles, hide_index=True, use_container_width=True)
+        st.dataframe(profiles, hide_index=True, width="stretch")
 
 
 live()

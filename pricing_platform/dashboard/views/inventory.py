@@ -29,7 +29,7 @@ def live() -> None:
     flagged = set() if alerts is None else set(zip(alerts["product_id"], alerts["warehouse_id"], strict=True))
     stock = levels.pivot_table(
         index=["product_id", "product_name"], columns="warehouse_id", values="current_stock", aggfunc="sum"
-    ).reindex(columns=list(WAREHOUSES), fill_value=0)
+    ).reindex(columns=list(WAREHOUSES))  # a slot without a row stays empty, not "out of stock"
     out, low = int((levels["current_stock"] == 0).sum()), len(flagged)
     total, out_col, low_col = st.columns(3)
     total.metric("Units on hand", f"{int(levels['current_stock'].sum()):,}")
@@ -39,7 +39,7 @@ def live() -> None:
     )
     st.subheader("Stock per product × warehouse")
     st.caption("red: out of stock · amber: flagged by the stock sensor (runs out within its horizon)")
-    st.dataframe(stock.style.apply(lambda _: _highlight(stock, flagged), axis=None), use_container_width=True)
+    st.dataframe(stock.style.apply(lambda _: _highlight(stock, flagged), axis=None), width="stretch")
 
     st.subheader("Hours until stock-out")
     risk = ui.load("stockout_risk")
@@ -55,7 +55,7 @@ def live() -> None:
             st.warning(
                 f"Warning (< 72 h): {', '.join(warning['product_id'] + ' ' + warning['product_name'])}"
             )
-        st.dataframe(risk.drop(columns="computed_at"), hide_index=True, use_container_width=True)
+        st.dataframe(risk.drop(columns="computed_at"), hide_index=True, width="stretch")
 
 
 live()

@@ -24,17 +24,22 @@ def live() -> None:
             events = int(last.loc[last["stream"] == stream, "events"].sum())
             column.metric(f"{stream} events/min", f"{events:,}")
         chart = px.line(throughput, x="minute", y="events", color="stream", title="Events landed per minute")
-        st.plotly_chart(chart, use_container_width=True)
+        st.plotly_chart(chart, width="stretch")
 
+    revenue, purchases, conversion = st.columns(3)
     today = ui.load("revenue_and_conversion", marts_schema=ui.settings().dbt_marts_schema)
-    if ui.has_rows(today, "Revenue and conversion", ui.MARTS_HINT):
+    if ui.has_rows(today, "Revenue today", ui.MARTS_HINT):
         row = today.iloc[0]
-        revenue, conversion, purchases = st.columns(3)
         revenue.metric("Revenue today (UTC)", f"{row['revenue']:,.2f}")
-        sessions = int(row["sessions"])
-        rate = row["converted_sessions"] / sessions * 100 if sessions else 0.0
-        conversion.metric("Session conversion today", f"{rate:.1f} %")
         purchases.metric("Purchases today", f"{int(row['purchases']):,}")
+    # Distinct sessions: the daily mart counts a session once per category it reached, so its sums
+    # overstate conversion; the funnel analytics count each session once.
+    stages = ui.load("funnel_stages")
+    if stages is not None and not stages.empty and stages["sessions"].iloc[0] > 0:
+        rate = stages["sessions"].iloc[-1] / stages["sessions"].iloc[0] * 100
+        conversion.metric(
+            "Session conversion (24 h)", f"{rate:.1f} %", help="sessions that purchased / sessions"
+        )
 
     counts = ui.load("recommendation_counts")
     if ui.has_rows(counts, "Recommendations", ui.PRICING_HINT):
@@ -49,8 +54,10 @@ def live() -> None:
     if alerts is not None and alerts.empty:
         st.success("No open alerts.")
     elif ui.has_rows(alerts, "Alerts", "The alert sensors run every minute."):
-        st.metric("Open alerts", len(alerts), help="critical first")
-        st.dataframe(alerts, hide_index=True, use_container_width=True)
+        st.metric(
+            "Open alerts", int(alerts["open_total"].iloc[0]), help="critical first; the newest 50 listed"
+        )
+        st.dataframe(alerts.drop(columns="open_total"), hide_index=True, width="stretch")
 
 
 live()

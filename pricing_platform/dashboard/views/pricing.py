@@ -6,34 +6,75 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pricing_platform.dashboard import ui
-from pricing_platform.dashboard.approvals import ApprovalRefused, approve
+from pricing_platform.dashboard.approvals import ApprovalFailed, ApprovalRefused, approve
 
 ui.header(
     "Pricing",
     "What the engine recommends for each product, why, and what bound it. Approving applies the price.",
 )
 
-recommendations = ui.load("latest_recommendations")
-if ui.has_rows(recommendations, "Recommendations", ui.PRICING_HINT):
-    shown = recommendations[
-        [
-            "product_id", "product_name", "price_now", "recommendation", "recommended_price", "confidence",
-            "guardrail", "competitor_avg", "gap_pct", "reason", "created_at", "approved",
-        ]
-    ]  # fmt: skip
-    st.dataframe(
-        shown,
-        hide_index=True,
-        use_container_width=True,
-        column_config={
-            "confidence": st.column_config.ProgressColumn(
-                "confidence", min_value=0.0, max_value=1.0, format="%.2f"
-            ),
-            "reason": st.column_config.TextColumn("reason", width="large"),
-        },
+COLUMNS = [
+    "product_id", "product_name", "price_now", "recommendation", "recommended_price", "confidence",
+    "guardrail", "competitor_avg", "gap_pct", "reason", "created_at", "approved",
+]  # fmt: skip
+
+
+def _approve(recommendation_id: int, label: str, analyst: str, note: str) -> None:
+    """Runs on the click, with the recommendation that was on screen (never whatever a rerun with a newer
+    cycle would put first in the list)."""
+    try:
+        change = approve(ui.settings().approvals_conninfo, recommendation_id, analyst, note)
+    except (ApprovalRefused, ApprovalFailed) as problem:
+        st.session_state["approval_outcome"] = ("error", f"Not approved ({label}): {problem}")
+        return
+    st.cache_data.clear()  # the table and audit trail below must show the new price at once
+    st.session_state["approve_choice"] = None
+    st.session_state["approval_outcome"] = (
+        "success",
+        f"Approved by {change.approved_by}: {change.product_id} is now {change.new_price:,.2f} "
+        f"(was {change.old_price:,.2f}). The next pricing cycle works from the new price.",
     )
 
+
+def _analyst() -> str | None:
+    """Who approves: the identity a trusted proxy puts in DASHBOARD_IDENTITY_HEADER, or (without one) the
+    name the analyst types, which the audit trail then records as self-declared."""
+    header = ui.settings().dashboard_identity_header
+    if header:
+        identity = st.context.headers.get(header)
+        if not identity:
+            st.warning(f"Approvals need your identity in the `{header}` header, which the proxy sets.")
+        else:
+            st.caption(f"Approving as **{identity}** (from `{header}`)")
+        return identity
+    name = st.text_input("Your name (recorded in the audit trail)", key="analyst")
+    return name.strip() or None
+
+
+@st.fragment(run_every=ui.refresh_interval())
+def recommendations_table() -> None:
+    latest = ui.load("latest_recommendations")
+    if ui.has_rows(latest, "Recommendations", ui.PRICING_HINT):
+        st.dataframe(
+            latest[COLUMNS],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "confidence": st.column_config.ProgressColumn(
+                    "confidence", min_value=0.0, max_value=1.0, format="%.2f"
+                ),
+                "reason": st.column_config.TextColumn("reason", width="large"),
+            },
+        )
+
+
+recommendations_table()
+recommendations = ui.load("latest_recommendations")
+if recommendations is not None and not recommendations.empty:
     st.subheader("Approve a recommendation")
+    outcome = st.session_state.pop("approval_outcome", None)
+    if outcome:
+        (st.success if outcome[0] == "success" else st.error)(outcome[1])
     actionable = recommendations[(recommendations["recommendation"] != "hold") & ~recommendations["approved"]]
     if actionable.empty:
         st.info("Nothing to approve: every latest recommendation holds the price or is approved already.")
@@ -45,26 +86,30 @@ if ui.has_rows(recommendations, "Recommendations", ui.PRICING_HINT):
             )
             for row in actionable.itertuples()
         }
+        if st.session_state.get("approve_choice") not in labels:
+            st.session_state["approve_choice"] = None  # gone with a newer cycle: never fall back to another
         choice = st.selectbox(
-            "Recommendation", list(labels), format_func=labels.__getitem__, key="approve_choice"
+            "Recommendation",
+            list(labels),
+            placeholder="choose the recommendation to approve",
+            format_func=labels.__getitem__,
+            key="approve_choice",
         )
-        analyst = st.text_input("Your name (recorded in the audit trail)", key="analyst")
+        analyst = _analyst()
         note = st.text_input("Note (optional)", key="approve_note")
-        if st.button("Approve price change", key="approve", type="primary"):
-            if not analyst.strip():
-                st.error("Enter your name first: every approval records who made it.")
-            else:
-                try:
-                    change = approve(ui.settings().approvals_conninfo, choice, analyst, note)
-                except ApprovalRefused as refused:
-                    st.error(f"Not approved: {refused}")
-                else:
-                    st.cache_data.clear()
-                    st.success(
-                        f"Approved by {change.approved_by}: {change.product_id} is now "
-                        f"{change.new_price:,.2f} "
-                        f"(was {change.old_price:,.2f}). The next pricing cycle works from the new price."
-                    )
+        st.button(
+            "Approve price change",
+            key="approve",
+            type="primary",
+            disabled=choice is None or analyst is None,
+            help="Choose a recommendation and give your name first."
+            if choice is None or not analyst
+            else None,
+            on_click=_approve,
+            args=(choice, labels.get(choice, ""), analyst or "", note)
+            if choice is not None
+            else (0, "", "", ""),
+        )
 
     st.subheader("Price history")
     products = recommendations.set_index("product_id")["product_name"].to_dict()
@@ -82,9 +127,9 @@ if ui.has_rows(recommendations, "Recommendations", ui.PRICING_HINT):
     figure.update_layout(
         title=f"{product_id} {products[product_id]}: last 24 h (5-minute averages)", yaxis_title="price"
     )
-    st.plotly_chart(figure, use_container_width=True)
+    st.plotly_chart(figure, width="stretch")
 
 st.subheader("Audit trail")
 changes = ui.load("price_changes")
 if ui.has_rows(changes, "Approved price changes", "Approve a recommendation above; it is recorded here."):
-    st.dataframe(pd.DataFrame(changes), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(changes), hide_index=True, width="stretch")

@@ -22,9 +22,7 @@ if ui.has_rows(segments, "RFM segments", ui.ANALYTICS_HINT):
         f"{best['revenue_share_pct']:.1f} % of revenue",
         delta_color="off",
     )
-    st.plotly_chart(
-        px.bar(segments, x="segment", y="revenue", title="Revenue per segment"), use_container_width=True
-    )
+    st.plotly_chart(px.bar(segments, x="segment", y="revenue", title="Revenue per segment"), width="stretch")
     scores = ui.load("rfm_scores")
     if ui.has_rows(scores, "RFM scores", ui.ANALYTICS_HINT):
         grid = scores.pivot_table(index="r_score", columns="f_score", values="customers", fill_value=0)
@@ -35,6 +33,6 @@ if ui.has_rows(segments, "RFM segments", ui.ANALYTICS_HINT):
                 text_auto=True,
                 title="Buyers by recency × frequency score",
             ),
-            use_container_width=True,
+            width="stretch",
         )
-    st.dataframe(segments.drop(columns="computed_at"), hide_index=True, use_container_width=True)
+    st.dataframe(segments.drop(columns="computed_at"), hide_index=True, width="stretch")
