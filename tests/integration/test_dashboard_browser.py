@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
@@ -93,3 +94,30 @@ def test_every_page(dashboard: str, browser: Browser, artifacts_dir: Path) -> No
         expect(page.get_by_text("Cannot reach the database")).to_have_count(0)
         page.screenshot(path=str(screenshots / f"{path or 'overview'}.png"), full_page=True)
     assert errors == []
+
+
+def test_an_analyst_approves_a_price_in_chromium(
+    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
+) -> None:
+    """The whole approval path in a real browser: choose, name, click; the price and the audit row change.
+    (The shop's other readers assert nothing an approved price would change.)"""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{dashboard}/pricing")
+    expect(page.get_by_text("Approve a recommendation")).to_be_visible(timeout=60_000)
+    page.locator("[data-testid='stSelectbox']").first.click()
+    option = page.get_by_role("option").first
+    product_id = option.inner_text().split()[0]
+    option.click()
+    name = page.get_by_label("Your name (recorded in the audit trail)")
+    name.fill("Ada Analyst")
+    name.press("Enter")
+    page.get_by_role("button", name="Approve price change").click()
+    expect(page.get_by_text(f"Approved by Ada Analyst: {product_id} is now")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "approved.png"), full_page=True)
+    with psycopg.connect(shop) as conn:
+        audit = conn.execute(
+            "SELECT c.approved_by, c.new_price = p.current_price FROM price_changes c "
+            "JOIN products p USING (product_id) WHERE c.product_id = %s",
+            (product_id,),
+        ).fetchall()
+    assert audit == [("Ada Analyst", True)]
