@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from pricing_platform.assets.in_flight import runs_in_flight
 from pricing_platform.catalog import Category
 from pricing_platform.db import tables
 from pricing_platform.resources.postgres import PostgresResource
@@ -244,13 +245,6 @@ analytics_job = dg.define_asset_job(
     description="Recomputes the four analyses (funnel, elasticity, RFM, demand forecast) and their tables.",
 )
 
-_IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-
 
 @dg.schedule(
     name="analytics_every_15_minutes",
@@ -264,7 +258,7 @@ _IN_FLIGHT = [
     "still runs.",
 )
 def analytics_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    running = context.instance.get_runs_count(dg.RunsFilter(job_name=analytics_job.name, statuses=_IN_FLIGHT))
+    running = runs_in_flight(context, analytics_job.name)
     if running:
         return dg.SkipReason(f"{running} analytics_job run(s) still in flight")
     return dg.RunRequest()

@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from pricing_platform import dbt as dbt_project
+from pricing_platform.assets.in_flight import runs_in_flight
 from pricing_platform.db import tables
 from pricing_platform.quality.checks import Severity
 from pricing_platform.quality.checks import checks_for as quality_checks_for
@@ -89,13 +90,6 @@ dbt_marts_job = dg.define_asset_job(
     description="`dbt build`: staging views, mart tables and every dbt test (as asset checks).",
 )
 
-_IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-
 
 @dg.schedule(
     name="dbt_marts_every_5_minutes",
@@ -106,7 +100,7 @@ _IN_FLIGHT = [
     description="Rebuilds the marts every 5 minutes; skips a tick while the previous build still runs.",
 )
 def dbt_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    running = context.instance.get_runs_count(dg.RunsFilter(job_name=dbt_marts_job.name, statuses=_IN_FLIGHT))
+    running = runs_in_flight(context, dbt_marts_job.name)
     if running:
         return dg.SkipReason(f"{running} dbt_marts_job run(s) still in flight")
     # Blocking checks only gate assets in their own run; the marts are built in this separate one, so the
