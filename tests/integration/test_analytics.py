@@ -21,13 +21,14 @@ from pricing_platform import dbt as dbt_project
 from pricing_platform import notebooks
 from pricing_platform.analytics import forecast, store
 from pricing_platform.assets.analytics import analytics_assets, analytics_job, analytics_schedule
-from pricing_platform.catalog import PRODUCTS, PRODUCTS_BY_ID
+from pricing_platform.catalog import PRODUCTS
 from pricing_platform.db import tables
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.resources import PostgresResource
 from pricing_platform.settings import Settings
 from tests.conftest import TEMPLATE_DB
+from tests.support.factories import click_row, insert_click_rows
 from tests.support.servers import PostgresProcess
 
 pytestmark = pytest.mark.integration
@@ -49,17 +50,6 @@ def test_every_analytics_table_exists_after_migrating(database: str) -> None:
 # --- realistic rows ------------------------------------------------------------------------------------
 
 
-def click(
-    session: uuid.UUID, user: str, event_type: str, product_id: str | None, at: datetime, device: str
-) -> tuple:
-    product = PRODUCTS_BY_ID[product_id] if product_id else None
-    price = product.base_price if product and event_type != "page_view" else None
-    return (
-        uuid.uuid4(), user, session, event_type, product_id, product.name if product else None,
-        product.category.value if product else None, price, device, at,
-    )  # fmt: skip
-
-
 def seed_clicks(conn: psycopg.Connection, hour: datetime) -> None:
     """Five sessions in the last three complete hours, one purchase three days ago and one 100 days ago.
     `hour` is the start of the current hour."""
@@ -69,35 +59,30 @@ def seed_clicks(conn: psycopg.Connection, hour: datetime) -> None:
         hour - 2 * h + 30 * m, hour - h + 15 * m  # fmt: skip
     rows = [
         # A (U1, desktop): the whole funnel on a laptop, 3 minutes
-        click(a, "U1", "page_view", None, t_a, "desktop"),
-        click(a, "U1", "product_view", "P007", t_a + m, "desktop"),
-        click(a, "U1", "add_to_cart", "P007", t_a + 2 * m, "desktop"),
-        click(a, "U1", "purchase", "P007", t_a + 3 * m, "desktop"),
+        click_row(a, "U1", "page_view", None, t_a, "desktop"),
+        click_row(a, "U1", "product_view", "P007", t_a + m, "desktop"),
+        click_row(a, "U1", "add_to_cart", "P007", t_a + 2 * m, "desktop"),
+        click_row(a, "U1", "purchase", "P007", t_a + 3 * m, "desktop"),
         # B (U2, mobile): product-less page views only → unattributed
-        click(b, "U2", "page_view", None, t_b, "mobile"),
-        click(b, "U2", "page_view", None, t_b + m, "mobile"),
+        click_row(b, "U2", "page_view", None, t_b, "mobile"),
+        click_row(b, "U2", "page_view", None, t_b + m, "mobile"),
         # C (U3, mobile): a phone into the cart, no purchase
-        click(c, "U3", "page_view", None, t_c, "mobile"),
-        click(c, "U3", "product_view", "P001", t_c + m, "mobile"),
-        click(c, "U3", "add_to_cart", "P001", t_c + 2 * m, "mobile"),
+        click_row(c, "U3", "page_view", None, t_c, "mobile"),
+        click_row(c, "U3", "product_view", "P001", t_c + m, "mobile"),
+        click_row(c, "U3", "add_to_cart", "P001", t_c + 2 * m, "mobile"),
         # D (U4, tablet): views a laptop, buys headphones, no page view recorded
-        click(d, "U4", "product_view", "P008", t_d, "tablet"),
-        click(d, "U4", "product_view", "P013", t_d + m, "tablet"),
-        click(d, "U4", "purchase", "P013", t_d + 2 * m, "tablet"),
+        click_row(d, "U4", "product_view", "P008", t_d, "tablet"),
+        click_row(d, "U4", "product_view", "P013", t_d + m, "tablet"),
+        click_row(d, "U4", "purchase", "P013", t_d + 2 * m, "tablet"),
         # E (U1 again, desktop): straight to the laptop and buys it
-        click(e, "U1", "page_view", None, t_e, "desktop"),
-        click(e, "U1", "product_view", "P007", t_e + m, "desktop"),
-        click(e, "U1", "purchase", "P007", t_e + 2 * m, "desktop"),
+        click_row(e, "U1", "page_view", None, t_e, "desktop"),
+        click_row(e, "U1", "product_view", "P007", t_e + m, "desktop"),
+        click_row(e, "U1", "purchase", "P007", t_e + 2 * m, "desktop"),
         # outside the funnel window: U5 bought a phone 3 days ago; U6 100 days ago (outside RFM too)
-        click(f, "U5", "purchase", "P001", hour - 72 * h + 5 * m, "mobile"),
-        click(g, "U6", "purchase", "P002", hour - 100 * 24 * h, "desktop"),
+        click_row(f, "U5", "purchase", "P001", hour - 72 * h + 5 * m, "mobile"),
+        click_row(g, "U6", "purchase", "P002", hour - 100 * 24 * h, "desktop"),
     ]
-    conn.cursor().executemany(
-        "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
-        "product_name, product_category, product_price, device_type, event_time) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        rows,
-    )
+    insert_click_rows(conn, rows)
 
 
 def move(

@@ -20,6 +20,7 @@ from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.resources import PostgresResource
 from pricing_platform.settings import Settings
+from tests.support.factories import click_row, insert_click_rows
 
 pytestmark = pytest.mark.integration
 
@@ -46,49 +47,33 @@ def manifest() -> Iterator[dict]:
 # --- realistic rows ------------------------------------------------------------------------------------
 
 
-def click(
-    session: uuid.UUID, user: str, event_type: str, product_id: str | None, at: datetime, device: str
-) -> tuple:
-    product = PRODUCTS_BY_ID[product_id] if product_id else None
-    price = product.base_price if product and event_type != "page_view" else None
-    return (
-        uuid.uuid4(), user, session, event_type, product_id, product.name if product else None,
-        product.category.value if product else None, price, device, at,
-    )  # fmt: skip
-
-
 def seed_clicks(conn: psycopg.Connection, start: datetime) -> dict[str, datetime]:
     """Five sessions, all starting at `start`: the expectations of daily_funnel_metrics follow."""
     a, b, c, d, e = (uuid.uuid4() for _ in range(5))
     m = timedelta(minutes=1)
     rows = [
         # A: lands on a product-less page, views a laptop, buys it → a laptops conversion
-        click(a, "U1", "page_view", None, start, "desktop"),
-        click(a, "U1", "product_view", "P007", start + m, "desktop"),
-        click(a, "U1", "add_to_cart", "P007", start + 2 * m, "desktop"),
-        click(a, "U1", "purchase", "P007", start + 3 * m, "desktop"),
+        click_row(a, "U1", "page_view", None, start, "desktop"),
+        click_row(a, "U1", "product_view", "P007", start + m, "desktop"),
+        click_row(a, "U1", "add_to_cart", "P007", start + 2 * m, "desktop"),
+        click_row(a, "U1", "purchase", "P007", start + 3 * m, "desktop"),
         # B: product-less page views only → 'unattributed'
-        click(b, "U2", "page_view", None, start, "mobile"),
-        click(b, "U2", "page_view", None, start + m, "mobile"),
+        click_row(b, "U2", "page_view", None, start, "mobile"),
+        click_row(b, "U2", "page_view", None, start + m, "mobile"),
         # C: a phone into the cart and out again → phones, not converted
-        click(c, "U3", "page_view", None, start, "mobile"),
-        click(c, "U3", "product_view", "P001", start + m, "mobile"),
-        click(c, "U3", "add_to_cart", "P001", start + 2 * m, "mobile"),
-        click(c, "U3", "remove_from_cart", "P001", start + 3 * m, "mobile"),
+        click_row(c, "U3", "page_view", None, start, "mobile"),
+        click_row(c, "U3", "product_view", "P001", start + m, "mobile"),
+        click_row(c, "U3", "add_to_cart", "P001", start + 2 * m, "mobile"),
+        click_row(c, "U3", "remove_from_cart", "P001", start + 3 * m, "mobile"),
         # D: views a laptop, buys headphones → laptops (not converted) and headphones (converted)
-        click(d, "U4", "product_view", "P008", start, "tablet"),
-        click(d, "U4", "product_view", "P013", start + m, "tablet"),
-        click(d, "U4", "purchase", "P013", start + 2 * m, "tablet"),
+        click_row(d, "U4", "product_view", "P008", start, "tablet"),
+        click_row(d, "U4", "product_view", "P013", start + m, "tablet"),
+        click_row(d, "U4", "purchase", "P013", start + 2 * m, "tablet"),
         # E: a product page view (product, no price) and a laptop view → laptops
-        click(e, "U1", "page_view", "P009", start, "desktop"),
-        click(e, "U1", "product_view", "P007", start + m, "desktop"),
+        click_row(e, "U1", "page_view", "P009", start, "desktop"),
+        click_row(e, "U1", "product_view", "P007", start + m, "desktop"),
     ]
-    conn.cursor().executemany(
-        "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
-        "product_name, product_category, product_price, device_type, event_time) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        rows,
-    )
+    insert_click_rows(conn, rows)
     return {"laptop_purchase": start + 3 * m}
 
 

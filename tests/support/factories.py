@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
+
 from pricing_platform.catalog import PRODUCTS_BY_ID, TOPICS, Stream
 from pricing_platform.events import ENCODER, ClickstreamEvent, CompetitorPriceEvent, InventoryEvent
 
@@ -76,3 +78,24 @@ def message(
 
 def minutes_ago(n: float) -> datetime:
     return now() - timedelta(minutes=n)
+
+
+def click_row(
+    session: uuid.UUID, user: str, event_type: str, product_id: str | None, at: datetime, device: str
+) -> tuple:
+    """One clickstream_events row, in the table's column order (for tests that insert rows directly)."""
+    product = PRODUCTS_BY_ID[product_id] if product_id else None
+    price = product.base_price if product and event_type != "page_view" else None
+    return (
+        uuid.uuid4(), user, session, event_type, product_id, product.name if product else None,
+        product.category.value if product else None, price, device, at,
+    )  # fmt: skip
+
+
+def insert_click_rows(conn: psycopg.Connection, rows: list[tuple]) -> None:
+    conn.cursor().executemany(
+        "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
+        "product_name, product_category, product_price, device_type, event_time) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        rows,
+    )
