@@ -13,7 +13,7 @@ ui.header(
 )
 
 hourly = ui.load("demand_hourly")
-if ui.has_rows(hourly, "Hourly demand", ui.ANALYTICS_HINT):
+if ui.has_rows(hourly, "Hourly demand", "It counts complete UTC hours only. " + ui.ANALYTICS_HINT):
     category = st.selectbox("Category", sorted(hourly["category"].unique()), key="forecast_category")
     rows = hourly[hourly["category"] == category]
     long = rows.melt(
