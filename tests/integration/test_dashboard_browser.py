@@ -103,7 +103,7 @@ def test_an_analyst_approves_a_price_in_chromium(
     (The shop's other readers assert nothing an approved price would change.)"""
     page = browser.new_page(viewport={"width": 1440, "height": 1400})
     page.goto(f"{dashboard}/pricing")
-    expect(page.get_by_text("Approve a recommendation")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Approve a recommendation")).to_be_visible(timeout=60_000)
     page.locator("[data-testid='stSelectbox']").first.click()
     option = page.get_by_role("option").first
     product_id = option.inner_text().split()[0]
@@ -111,7 +111,10 @@ def test_an_analyst_approves_a_price_in_chromium(
     name = page.get_by_label("Your name (recorded in the audit trail)")
     name.fill("Ada Analyst")
     name.press("Enter")
-    page.get_by_role("button", name="Approve price change").click()
+    # The name reaches the server on Enter, and the rerun that follows enables the button.
+    approve = page.get_by_role("button", name="Approve price change")
+    expect(approve).to_be_enabled(timeout=30_000)
+    approve.click()
     expect(page.get_by_text(f"Approved by Ada Analyst: {product_id} is now")).to_be_visible(timeout=30_000)
     page.screenshot(path=str(artifacts_dir / "screenshots" / "approved.png"), full_page=True)
     with psycopg.connect(shop) as conn:
