@@ -15,7 +15,7 @@ from pricing_platform.assets.dbt import (
 from pricing_platform.assets.lake import build_lake_schedule, lake_assets, lake_export_job
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
 from pricing_platform.assets.raw_tables import raw_table_specs
-from pricing_platform.maintenance import purge_old_runs_job, purge_old_runs_schedule
+from pricing_platform.maintenance import housekeeping_job, housekeeping_schedule
 from pricing_platform.quality.assets import quality_checks, quality_checks_job, quality_checks_schedule
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.quality import quality_sensor
@@ -29,13 +29,13 @@ settings = get_settings()
 defs = dg.Definitions(
     assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models, *lake_assets, *analytics_assets],
     asset_checks=quality_checks,
-    jobs=[pricing_job, dbt_marts_job, quality_checks_job, lake_export_job, purge_old_runs_job, analytics_job],
+    jobs=[pricing_job, dbt_marts_job, quality_checks_job, lake_export_job, housekeeping_job, analytics_job],
     schedules=[
         pricing_schedule,
         dbt_marts_schedule,
         quality_checks_schedule,
         build_lake_schedule(settings),
-        purge_old_runs_schedule,
+        housekeeping_schedule,
         analytics_schedule,
     ],
     sensors=[observe_raw_tables, stock_out_sensor, competitor_undercut_sensor, quality_sensor],

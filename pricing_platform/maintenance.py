@@ -1,10 +1,21 @@
-"""Keeps Dagster's own storage bounded: a pricing run every minute is 1,440 runs a day."""
+"""Keeps storage bounded: Dagster's (a pricing run every minute is 1,440 runs a day) and the operational
+tables that grow without being facts (per-minute ingest counts, cleared alerts)."""
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from psycopg import sql
 
+from pricing_platform.db import tables
+from pricing_platform.resources.postgres import PostgresResource
 from pricing_platform.settings import get_settings
+
+# (table, timestamp column, extra condition): rows older than the retention by that column go.
+# Open alerts are never purged, whatever their age; dead letters are kept for replay.
+_PURGED = (
+    (tables.INGEST_THROUGHPUT, "minute", sql.SQL("TRUE")),
+    (tables.ALERTS, "cleared_at", sql.SQL("cleared_at IS NOT NULL")),
+)
 
 
 @dg.op(description="Deletes runs (and their event logs) older than DAGSTER_RUN_RETENTION_DAYS.")
@@ -25,14 +36,31 @@ def purge_old_runs(context: dg.OpExecutionContext) -> int:
     return deleted
 
 
-@dg.job(name="purge_old_runs_job", executor_def=dg.in_process_executor)
-def purge_old_runs_job() -> None:
+@dg.op(
+    description="Deletes per-minute ingest counts and cleared alerts older than OPERATIONAL_RETENTION_DAYS."
+)
+def purge_operational_rows(context: dg.OpExecutionContext, postgres: PostgresResource) -> dict[str, int]:
+    days = get_settings().operational_retention_days
+    deleted: dict[str, int] = {}
+    with postgres.connect() as conn:
+        for table, column, condition in _PURGED:
+            statement = sql.SQL("DELETE FROM {} WHERE {} AND {} < now() - make_interval(days => %s)").format(
+                sql.Identifier(table), condition, sql.Identifier(column)
+            )
+            deleted[table] = conn.execute(statement, (days,)).rowcount
+    context.log.info("deleted rows older than %s days: %s", days, deleted)
+    return deleted
+
+
+@dg.job(name="housekeeping_job", executor_def=dg.in_process_executor)
+def housekeeping_job() -> None:
     purge_old_runs()
+    purge_operational_rows()
 
 
-purge_old_runs_schedule = dg.ScheduleDefinition(
-    name="purge_old_runs_daily",
-    job=purge_old_runs_job,
+housekeeping_schedule = dg.ScheduleDefinition(
+    name="housekeeping_daily",
+    job=housekeeping_job,
     cron_schedule="17 3 * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     execution_timezone="UTC",

@@ -186,7 +186,7 @@ run_coordinator:
   module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
 # A tick every minute adds up: keep ticks for a week (skipped sensor ticks for a day). Runs themselves are
-# purged by the purge_old_runs_daily schedule (DAGSTER_RUN_RETENTION_DAYS).
+# purged by the housekeeping_daily schedule (DAGSTER_RUN_RETENTION_DAYS).
 retention:
   schedule:
     purge_after_days: 7

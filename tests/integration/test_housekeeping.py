@@ -1,0 +1,39 @@
+"""The daily housekeeping job against real storage: old per-minute counts and old cleared alerts go;
+recent rows, open alerts of any age and recent runs stay."""
+
+import dagster as dg
+import psycopg
+import pytest
+
+from pricing_platform.maintenance import housekeeping_job
+from pricing_platform.resources import PostgresResource
+
+pytestmark = pytest.mark.integration
+
+
+def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "INSERT INTO ingest_throughput (stream, minute, events) VALUES "
+            "('clickstream', now() - interval '31 days', 5), ('clickstream', now() - interval '29 days', 7)"
+        )
+        conn.execute(
+            "INSERT INTO alerts (condition_key, kind, severity, title, opened_at, cleared_at) VALUES "
+            "('old-cleared', 'stock', 'warning', 'a', now() - interval '40 days', "
+            "now() - interval '31 days'), "
+            "('recent-cleared', 'stock', 'warning', 'b', now() - interval '40 days', "
+            "now() - interval '1 day'), "
+            "('old-open', 'stock', 'critical', 'c', now() - interval '90 days', NULL)"
+        )
+    with dg.instance_for_test() as instance:
+        result = housekeeping_job.execute_in_process(
+            resources={"postgres": PostgresResource(conninfo=database)}, instance=instance
+        )
+        assert result.success
+        assert result.output_for_node("purge_operational_rows") == {"ingest_throughput": 1, "alerts": 1}
+        # Runs younger than the retention (7 days) stay, this job's own included.
+        assert instance.get_run_by_id(result.run_id) is not None
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT sum(events) FROM ingest_throughput").fetchone() == (7,)
+        kept = {row[0] for row in conn.execute("SELECT condition_key FROM alerts")}
+    assert kept == {"recent-cleared", "old-open"}
