@@ -14,6 +14,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from pricing_platform.catalog import Stream
 from pricing_platform.db import tables
 
 Query = Callable[..., pd.DataFrame]
@@ -47,14 +48,21 @@ def _mart(schema: str, name: str) -> sql.Identifier:
 
 @query
 def throughput(conn: psycopg.Connection, minutes: int = 30) -> pd.DataFrame:
-    """Events landed (and dead letters) per stream and minute over the last `minutes`."""
+    """Events landed (and dead letters) per stream and minute over the last `minutes`, the current one
+    included; a minute without a batch is 0, so an outage shows as a drop, not as a line across it."""
     return _frame(
         conn,
         sql.SQL(
-            "SELECT stream, minute, events, dead_letters FROM {} "
-            "WHERE minute > now() - make_interval(mins => %(minutes)s) ORDER BY minute, stream"
+            "SELECT s.stream, m.minute, coalesce(t.events, 0) AS events, "
+            "coalesce(t.dead_letters, 0) AS dead_letters "
+            "FROM unnest(%(streams)s::text[]) AS s(stream) "
+            "CROSS JOIN generate_series("
+            "date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1), "
+            "date_trunc('minute', now()), interval '1 minute') AS m(minute) "
+            "LEFT JOIN {} t ON t.stream = s.stream AND t.minute = m.minute "
+            "ORDER BY m.minute, s.stream"
         ).format(_t(tables.INGEST_THROUGHPUT)),
-        {"minutes": minutes},
+        {"minutes": minutes, "streams": [stream.value for stream in Stream]},
     )
 
 

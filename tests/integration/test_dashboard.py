@@ -438,3 +438,18 @@ def test_behind_a_proxy_approvals_need_the_identity_header(
     app.selectbox(key="approve_choice").set_value(recommendation_id).run()
     assert "X-Forwarded-Email" in app.warning[0].value
     assert app.button(key="approve").disabled
+
+
+def test_events_per_minute_show_a_quiet_minute_as_zero(database: str) -> None:
+    from pricing_platform.dashboard.queries import throughput
+
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "INSERT INTO ingest_throughput (stream, minute, events) VALUES "
+            "('clickstream', date_trunc('minute', now()) - interval '5 minutes', 42)"
+        )
+        frame = throughput(conn, minutes=30)
+    assert len(frame) == 30 * 3
+    assert frame["minute"].nunique() == 30
+    assert frame["events"].sum() == 42
+    assert (frame.loc[frame["events"] == 42, "stream"] == "clickstream").all()

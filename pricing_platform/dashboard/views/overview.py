@@ -3,6 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
+from pricing_platform.catalog import Stream
 from pricing_platform.dashboard import ui
 
 ui.header(
@@ -14,15 +15,17 @@ ui.header(
 @st.fragment(run_every=ui.refresh_interval())
 def live() -> None:
     throughput = ui.load("throughput", minutes=30)
+    if throughput is not None and throughput["events"].sum() == 0:
+        throughput = throughput.iloc[0:0]  # nothing landed in the window: say so rather than draw zeros
     if ui.has_rows(throughput, "Events per minute", ui.INGEST_HINT):
         latest_minute = throughput["minute"].max()
         # The current minute is still filling: report the last complete one.
         complete = throughput[throughput["minute"] < latest_minute]
         last = complete[complete["minute"] == complete["minute"].max()] if not complete.empty else throughput
         columns = st.columns(3)
-        for column, stream in zip(columns, ("clickstream", "inventory", "competitor"), strict=True):
-            events = int(last.loc[last["stream"] == stream, "events"].sum())
-            column.metric(f"{stream} events/min", f"{events:,}")
+        for column, stream in zip(columns, Stream, strict=True):
+            events = int(last.loc[last["stream"] == stream.value, "events"].sum())
+            column.metric(f"{stream.value} events/min", f"{events:,}")
         chart = px.line(throughput, x="minute", y="events", color="stream", title="Events landed per minute")
         st.plotly_chart(chart, width="stretch")
 
