@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, PostgresDsn, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pricing_platform.db import roles
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The settings naming a dashboard role's URL, and the role each must connect as.
+_ROLE_OF_URL: Final = {
+    "dashboard_database_url": roles.DASHBOARD_READER,
+    "approvals_database_url": roles.PRICE_APPROVER,
+}
 
 
 class Settings(BaseSettings):
@@ -171,15 +178,11 @@ class Settings(BaseSettings):
     def database_conninfo(self) -> str:
         return str(self.database_url)
 
-    @field_validator("dashboard_database_url", "approvals_database_url")
+    @field_validator(*_ROLE_OF_URL)
     @classmethod
     def _dashboard_roles_only(cls, url: PostgresDsn | None, info: ValidationInfo) -> PostgresDsn | None:
         # The migrations and dbt grant these exact roles; another user would silently lack them.
-        from pricing_platform.db import roles
-
-        expected = (
-            roles.DASHBOARD_READER if info.field_name == "dashboard_database_url" else roles.PRICE_APPROVER
-        )
+        expected = _ROLE_OF_URL[str(info.field_name)]
         user = url.hosts()[0].get("username") if url else None
         if url is not None and user != expected:
             raise ValueError(
@@ -188,21 +191,20 @@ class Settings(BaseSettings):
             )
         return url
 
+    def _conninfo_as(self, url_field: str) -> str:
+        """The URL in `url_field` or, unset, DATABASE_URL as that field's role without a password."""
+        url = getattr(self, url_field)
+        if url:
+            return str(url)
+        return roles.role_conninfo(self.database_conninfo, _ROLE_OF_URL[url_field])
+
     @property
     def dashboard_conninfo(self) -> str:
-        from pricing_platform.db import roles
-
-        if self.dashboard_database_url:
-            return str(self.dashboard_database_url)
-        return roles.role_conninfo(self.database_conninfo, roles.DASHBOARD_READER)
+        return self._conninfo_as("dashboard_database_url")
 
     @property
     def approvals_conninfo(self) -> str:
-        from pricing_platform.db import roles
-
-        if self.approvals_database_url:
-            return str(self.approvals_database_url)
-        return roles.role_conninfo(self.database_conninfo, roles.PRICE_APPROVER)
+        return self._conninfo_as("approvals_database_url")
 
     def kafka_common_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {
