@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -42,19 +41,11 @@ def _configure_logging(verbose: bool = False) -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations and load the catalog (idempotent)."""
-    from pricing_platform.db import migrate, roles, seed
+    from pricing_platform.db import migrate
+    from pricing_platform.db.setup import prepare_database
 
     settings = get_settings()
-    migrate.upgrade(settings.database_conninfo)
-    with psycopg.connect(settings.database_conninfo) as conn:
-        seed.seed_catalog(conn)
-        with_password = roles.sync_passwords(
-            conn,
-            {
-                roles.DASHBOARD_READER: settings.dashboard_conninfo,
-                roles.PRICE_APPROVER: settings.approvals_conninfo,
-            },
-        )
+    with_password = prepare_database(settings)
     revision = migrate.current_revision(settings.database_conninfo)
     console.print(f"database at revision [bold]{revision}[/], catalog loaded")
     if with_password:

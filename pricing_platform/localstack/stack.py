@@ -23,7 +23,8 @@ from rich.table import Table
 
 from ingest_workers.offsets import forget_positions
 from pricing_platform.catalog import TOPICS, Stream, consumer_group
-from pricing_platform.db import migrate, seed, tables
+from pricing_platform.db import tables
+from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack.broker import broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
@@ -279,13 +280,12 @@ def up(settings: Settings, console: Console) -> None:
         status.update("migrating the database")
         where = _without_password(settings.database_conninfo)
         _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {where}")
-        migrate.upgrade(settings.database_conninfo)
-        with psycopg.connect(settings.database_conninfo) as conn:
-            seed.seed_catalog(conn)
-            if fresh_broker:
+        prepare_database(settings)
+        if fresh_broker:
+            with psycopg.connect(settings.database_conninfo) as conn:
                 forgotten = forget_positions(conn, [t.name for t in TOPICS.values()])
-                if forgotten:
-                    console.print(f"new in-memory broker: {forgotten} stored partition positions reset")
+            if forgotten:
+                console.print(f"new in-memory broker: {forgotten} stored partition positions reset")
         if settings.local_s3:
             status.update("creating the lake bucket")
             _wait(lambda: _bucket_ready(settings), 30, f"S3 endpoint {local_s3_url(settings)}")

@@ -337,7 +337,7 @@ def test_dashboard_never_holds_the_owners_credentials() -> None:
     assert "DATABASE_URL" not in env
     assert render(env["DASHBOARD_DATABASE_URL"]).startswith("postgresql://pricing_dashboard:")
     assert render(env["APPROVALS_DATABASE_URL"]).startswith("postgresql://pricing_approver:")
-    # The init job's `db migrate` sets these roles' passwords, so it must see the same URLs.
+    # The init job's `db migrate` reads the same URLs (it sets their passwords wherever it may manage roles).
     init = environment(service("init"))
     for var in ("DASHBOARD_DATABASE_URL", "APPROVALS_DATABASE_URL"):
         assert init[var] == env[var]
