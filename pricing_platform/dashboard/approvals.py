@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import psycopg
 
+from pricing_platform.dashboard.errors import first_line
+
 # `approve_recommendation` raises its refusals in SQLSTATE class PA (migration 0006): things the analyst
 # can act on, as opposed to the database being unreachable or failing.
 _REFUSAL_CLASS = "PA"
@@ -44,7 +46,6 @@ def approve(conninfo: str, recommendation_id: int, approved_by: str, note: str |
     except psycopg.Error as exc:
         if exc.sqlstate and exc.sqlstate.startswith(_REFUSAL_CLASS):
             raise ApprovalRefused(exc.diag.message_primary or str(exc)) from exc
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ApprovalFailed(f"the approval was not made, nothing changed: {first_line}") from exc
+        raise ApprovalFailed(f"the approval was not made, nothing changed: {first_line(exc)}") from exc
     assert row is not None  # the function returns its audit row or raises
     return PriceChange(*row)

@@ -8,33 +8,22 @@ from typing import Any
 import pandas as pd
 import psycopg
 import streamlit as st
-from psycopg.conninfo import conninfo_to_dict
 
+from pricing_platform.dashboard.errors import describe, first_line
 from pricing_platform.dashboard.queries import QUERIES
 from pricing_platform.settings import Settings
 
-NOT_BUILT = "not_built"
-
 
 def settings() -> Settings:
-    # Read per script run, not cached: a changed environment (or a test's) applies on the next rerun.
-    return Settings()
+    # Read once per browser session (a new session sees a changed environment): reading the environment
+    # takes ~2 ms, and every query of every rerun asks for it.
+    if "settings" not in st.session_state:
+        st.session_state["settings"] = Settings()
+    return st.session_state["settings"]
 
 
 def refresh_interval() -> str:
     return f"{settings().dashboard_refresh_s}s"
-
-
-def _describe(conninfo: str) -> str:
-    params = conninfo_to_dict(conninfo)
-    user, host = params.get("user", "?"), params.get("host", "localhost")
-    return f"{user}@{host}:{params.get('port', 5432)}/{params.get('dbname', '?')}"
-
-
-def _first_line(exc: Exception) -> str:
-    # libpq puts the cause first and hints after it.
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @st.cache_data(ttl=Settings().dashboard_cache_ttl_s, show_spinner=False)
@@ -66,13 +55,13 @@ def load(name: str, **params: Any) -> pd.DataFrame | None:
         st.stop()
     except psycopg.OperationalError as exc:
         st.error(
-            f"**Cannot reach the database** as {_describe(conninfo)}: {_first_line(exc)}\n\n"
+            f"**Cannot reach the database** as {describe(conninfo)}: {first_line(exc)}\n\n"
             "Is PostgreSQL running? `make up` starts the local stack; otherwise check "
             "`DASHBOARD_DATABASE_URL` (or `DATABASE_URL`). Reload the page once it is back."
         )
         st.stop()
     except psycopg.Error as exc:
-        st.error(f"**The database refused `{name}`**: {_first_line(exc)}")
+        st.error(f"**The database refused `{name}`**: {first_line(exc)}")
         st.stop()
     return None  # unreachable: st.stop() raises
 
