@@ -224,33 +224,20 @@ class CheckMeasure:
     seconds: float
 
 
+QUALITY_GAUGES = {
+    "pricing_quality_check_passed": "1 when the check's last evaluation passed, 0 when it failed",
+    "pricing_quality_check_offending_rows": "Offending rows found by the check's last evaluation",
+    "pricing_quality_check_duration_seconds": "Duration of the check's last query",
+    "pricing_quality_check_last_run_timestamp_seconds": "Unix time of the check's last evaluation",
+}
+
+
 def quality_registry(measure: CheckMeasure, finished_at: float) -> CollectorRegistry:
     registry = CollectorRegistry()
     labels = {"asset": measure.asset, "check_severity": measure.severity}
-    Gauge(
-        "pricing_quality_check_passed",
-        "1 when the check's last evaluation passed, 0 when it failed",
-        list(labels),
-        registry=registry,
-    ).labels(**labels).set(1 if measure.passed else 0)
-    Gauge(
-        "pricing_quality_check_offending_rows",
-        "Offending rows found by the check's last evaluation",
-        list(labels),
-        registry=registry,
-    ).labels(**labels).set(measure.offending_rows)
-    Gauge(
-        "pricing_quality_check_duration_seconds",
-        "Duration of the check's last query",
-        list(labels),
-        registry=registry,
-    ).labels(**labels).set(measure.seconds)
-    Gauge(
-        "pricing_quality_check_last_run_timestamp_seconds",
-        "Unix time of the check's last evaluation",
-        list(labels),
-        registry=registry,
-    ).labels(**labels).set(finished_at)
+    values = (1 if measure.passed else 0, measure.offending_rows, measure.seconds, finished_at)
+    for (name, documentation), value in zip(QUALITY_GAUGES.items(), values, strict=True):
+        Gauge(name, documentation, list(labels), registry=registry).labels(**labels).set(value)
     return registry
 
 
