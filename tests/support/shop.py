@@ -4,6 +4,7 @@ hours, landed through the ingest workers' own sinks (the same SQL as in producti
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -56,10 +57,7 @@ def fill_shop(
             batch.sort(key=lambda e: e.timestamp)
             SINKS[stream.value]().write(cur, batch)
             # The workers count what they land per commit minute; here each event landed at its time.
-            minutes: dict[datetime, int] = {}
-            for event in batch:
-                minute = event.timestamp.replace(second=0, microsecond=0)
-                minutes[minute] = minutes.get(minute, 0) + 1
+            minutes = Counter(event.timestamp.replace(second=0, microsecond=0) for event in batch)
             cur.executemany(
                 "INSERT INTO ingest_throughput (stream, minute, events) VALUES (%s, %s, %s)",
                 [(stream.value, minute, count) for minute, count in minutes.items()],
@@ -86,8 +84,9 @@ def promote(conn: psycopg.Connection, product_ids: tuple[str, ...], discount: fl
 
 
 def build_shop(postgres: PostgresProcess) -> str:
-    """A new database from the migrated template with the shop's history, one pricing cycle and the dbt
-    models built: what the dashboard reads."""
+    """A new database from the migrated template with the shop's history, one pricing cycle, the dbt
+    models and the analytics built: what the dashboard reads. (`dbt run` parses the project itself; the
+    install step has prepared it.)"""
     conninfo = postgres.create_database(f"shop_{next(_shops)}", template=TEMPLATE_DB)
     fill_shop(conninfo)
     settings = Settings(database_url=conninfo)
@@ -101,7 +100,6 @@ def build_shop(postgres: PostgresProcess) -> str:
         ).fetchall()
         promote(conn, tuple(row[0] for row in quiet), discount=0.3)
         run_cycle(conn, PricingRules.from_settings(settings))
-    dbt_project.prepare()
     dbt_project.run_dbt(["run", "--quiet"], settings)
     with dg.instance_for_test() as instance:
         result = dg.materialize(
