@@ -56,6 +56,20 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _dagster_diagnosis(env: dict[str, str]) -> str:
+    """What Dagster did instead: its runs and the end of its log (a timeout must say why)."""
+    try:
+        with psycopg.connect(env["DAGSTER_DATABASE_URL"], connect_timeout=5) as conn:
+            runs = conn.execute(
+                "SELECT pipeline_name, status, create_timestamp FROM runs ORDER BY create_timestamp"
+            ).fetchall()
+    except psycopg.Error as exc:
+        runs = [("runs unreadable", str(exc), None)]
+    log = Path(env["LOCAL_STATE_DIR"]) / "logs" / "dagster.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no dagster log)"
+    return f"Dagster runs: {runs}\n--- dagster.log (end) ---\n{tail}"
+
+
 @pytest.fixture
 def stack_env() -> Iterator[dict[str, str]]:
     state = server_root("pricing-stack-")
@@ -142,7 +156,12 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     # Dagster: the UI answers, and the daemon runs the every-minute pricing schedule for real.
     dagster_url = f"http://127.0.0.1:{stack_env['DAGSTER_PORT']}/server_info"
     wait_until(lambda: _answers(dagster_url), 60, "the Dagster webserver")
-    wait_until(lambda: landed("pricing_recommendations") >= 30, 100, "a scheduled pricing cycle")
+    wait_until(
+        lambda: landed("pricing_recommendations") >= 30,
+        100,
+        "a scheduled pricing cycle",
+        lambda: _dagster_diagnosis(stack_env),
+    )
 
     # Prometheus scrapes every local process, and the scheduled cycle's pushed metrics reach it.
     prometheus_url = f"http://127.0.0.1:{stack_env['PROMETHEUS_PORT']}"
