@@ -59,15 +59,15 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from pricing_platform import catalog
 from pricing_platform import dbt as dbt_project
+from pricing_platform.core import catalog, roles, tables
+from pricing_platform.core.settings import Settings, default_settings
 from pricing_platform.dashboard import queries as dashboard_queries
 from pricing_platform.dashboard.approvals import approve
-from pricing_platform.db import migrate, roles, tables
+from pricing_platform.db import migrate
 from pricing_platform.db.seed import seed_catalog
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
-from pricing_platform.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 180)
 
@@ -437,7 +437,8 @@ def seed(
                 cur.execute(
                     OFFSETS_SQL,
                     {
-                        "group": catalog.consumer_group(stream), "topic": topic.name,
+                        "group": catalog.consumer_group(stream, default_settings().kafka_group_prefix),
+                        "topic": topic.name,
                         "partitions": topic.partitions, "per_partition": 100_000,
                     },
                 )  # fmt: skip

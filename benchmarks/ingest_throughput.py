@@ -32,12 +32,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest_workers.sinks import ClickstreamSink
-from pricing_platform.catalog import TOPICS, Stream
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.events import ENCODER
+from pricing_platform.core.settings import Settings
 from pricing_platform.db import migrate, seed
-from pricing_platform.events import ENCODER
 from pricing_platform.localstack.ephemeral import BrokerProcess, PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
-from pricing_platform.settings import Settings
 from pricing_platform.simulators.clickstream import ClickstreamGenerator
 from pricing_platform.simulators.run import producer_config
 from pricing_platform.topics import ensure_topics

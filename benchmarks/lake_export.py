@@ -40,7 +40,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pricing_platform.db import migrate, tables
+from pricing_platform.core import tables
+from pricing_platform.db import migrate
 from pricing_platform.lake.export import day_bounds, export_day, select_day_sql
 from pricing_platform.lake.storage import LakeStorage, S3Options
 from pricing_platform.lake.streams import CLICKSTREAM

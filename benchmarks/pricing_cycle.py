@@ -17,7 +17,7 @@ Then, for each round (default 5), in this order on one connection:
     baseline  `SELECT count(*) FROM products`;
     baseline  the input query (`INPUTS_SQL`) executed server-side only (EXPLAIN ANALYZE, no rows sent);
     baseline  the input query executed and fetched: the read with no DataFrame, decide or write;
-    cycle     `run_cycle(conn, PricingRules())`, its read/decide/write split from `CycleSummary`.
+    cycle     `run_cycle(conn, PricingRules.defaults())`, its read/decide/write split from `CycleSummary`.
 
 Speed is reported, never asserted; the benchmark fails loudly when a cycle writes the wrong number of rows.
 
@@ -48,8 +48,9 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from pricing_platform.catalog import COMPETITORS, Category
-from pricing_platform.db import migrate, tables
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import COMPETITORS, Category
+from pricing_platform.db import migrate
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.pricing.cycle import INPUTS_SQL, CycleSummary, run_cycle
@@ -439,7 +440,7 @@ def main(
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
     pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres-pricing.log")
-    rules = PricingRules()
+    rules = PricingRules.defaults()
     clicks = CLICKS_PER_PRODUCT * products if clicks is None else clicks
     try:
         with console.status("starting PostgreSQL and migrating"):

@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pricing_platform.core.settings import get_settings
 from pricing_platform.localstack.stack import dagster_home
-from pricing_platform.settings import get_settings
 
 SCHEDULED_TAG = ".dagster/scheduled_execution_time"
 

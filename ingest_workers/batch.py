@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
-from pricing_platform.events import Event
+from pricing_platform.core.events import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from ingest_workers.batch import DeadLetter
-from pricing_platform.db import tables
+from pricing_platform.core import tables
 
 
 def write_dead_letters(cur: psycopg.Cursor, group: str, topic: str, letters: Sequence[DeadLetter]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from pricing_platform.db import tables
+from pricing_platform.core import tables
 
 _TABLE = sql.Identifier(tables.INGEST_OFFSETS)
 

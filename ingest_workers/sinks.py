@@ -13,8 +13,8 @@ import msgspec
 import psycopg
 from psycopg import errors, sql
 
-from pricing_platform.db import tables
-from pricing_platform.events import ClickstreamEvent, CompetitorPriceEvent, Event, InventoryEvent
+from pricing_platform.core import tables
+from pricing_platform.core.events import ClickstreamEvent, CompetitorPriceEvent, Event, InventoryEvent
 
 
 @dataclass(frozen=True, slots=True)

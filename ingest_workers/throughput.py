@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from pricing_platform.db import tables
+from pricing_platform.core import tables
 
 _UPSERT = sql.SQL(
     "INSERT INTO {table} (stream, minute, events, dead_letters) "

@@ -32,10 +32,10 @@ from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import Fenced, advance, load_positions
 from ingest_workers.sinks import SINKS, Sink, SinkResult
 from ingest_workers.throughput import count_batch
-from pricing_platform import catalog
-from pricing_platform.db.seed import known_product_ids
-from pricing_platform.events import DECODERS, Event, contract_violation
-from pricing_platform.settings import Settings
+from pricing_platform.core import catalog
+from pricing_platform.core.database import known_product_ids
+from pricing_platform.core.events import DECODERS, Event, contract_violation
+from pricing_platform.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

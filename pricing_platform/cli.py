@@ -8,14 +8,17 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pricing_platform.catalog import TOPICS, Stream
-from pricing_platform.settings import get_settings
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from pricing_platform.resources.dbt import DbtResource
 
 app = typer.Typer(help="Real-time pricing intelligence platform.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema and seed data.", no_args_is_help=True)
@@ -214,24 +217,28 @@ def quality(
     """Run every data-quality check against DATABASE_URL; exit 1 if any fails."""
     from pricing_platform.quality.cli import quality_command
 
-    raise typer.Exit(quality_command(verbose))
+    raise typer.Exit(quality_command(verbose, get_settings()))
+
+
+def _dbt() -> DbtResource:
+    from pricing_platform.resources.dbt import DbtResource
+
+    return DbtResource.from_settings(get_settings())
 
 
 @dbt_app.command("prepare")
 def dbt_prepare() -> None:
     """Build step: regenerate the catalog macros and write target/manifest.json (no database needed)."""
-    from pricing_platform import dbt
-
-    console.print(f"dbt manifest ready: {dbt.prepare()}")
+    console.print(f"dbt manifest ready: {_dbt().prepare()}")
 
 
 @dbt_app.command("generate")
 def dbt_generate() -> None:
     """Only regenerate macros/catalog_values.sql from the catalog."""
-    from pricing_platform import dbt
+    from pricing_platform.transform import catalog_macros
 
-    changed = dbt.write_catalog_macros()
-    console.print(f"{dbt.CATALOG_MACROS_PATH} {'rewritten' if changed else 'already up to date'}")
+    changed = catalog_macros.write_catalog_macros()
+    console.print(f"{catalog_macros.CATALOG_MACROS_PATH} {'rewritten' if changed else 'already up to date'}")
 
 
 @dbt_app.command("docs")
@@ -240,17 +247,17 @@ def dbt_docs(
     port: Annotated[int, typer.Option(help="port for --serve")] = 8080,
 ) -> None:
     """`dbt docs generate` against DATABASE_URL (needs the database)."""
-    from pricing_platform import dbt
-
-    console.print(f"dbt docs generated: {dbt.docs(serve=serve, port=port)}")
+    host = get_settings().local_bind_host
+    _dbt().docs(
+        serve_on=(host, port) if serve else None,
+        on_generated=lambda index: console.print(f"dbt docs generated: {index}"),
+    )
 
 
 @dbt_app.command("cli", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def dbt_cli(ctx: typer.Context) -> None:
     """Any dbt command, e.g. `pricing-platform dbt cli build`, connected from the settings."""
-    from pricing_platform import dbt
-
-    raise typer.Exit(dbt.run_dbt(ctx.args, get_settings(), check=False).returncode)
+    raise typer.Exit(_dbt().run(ctx.args).returncode)
 
 
 @lake_app.command("query")

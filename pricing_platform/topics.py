@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from pricing_platform.catalog import TOPICS, Topic
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import TOPICS, Topic
+from pricing_platform.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

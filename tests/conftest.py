@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from pricing_platform.catalog import TOPICS
+from pricing_platform.core.catalog import TOPICS
+from pricing_platform.core.settings import Settings
 from pricing_platform.db import migrate, seed
 from pricing_platform.localstack.postgres import LocalPostgres
-from pricing_platform.settings import Settings
 from pricing_platform.topics import ensure_topics
 from tests.support.servers import BrokerProcess, PostgresProcess, free_port, server_root
 

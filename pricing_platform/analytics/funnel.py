@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pricing_platform.core.catalog import UNATTRIBUTED_CATEGORY
+
 STAGES: tuple[str, ...] = ("page_view", "product_view", "add_to_cart", "purchase")
-UNATTRIBUTED = "unattributed"
 
 
 def _stage_table(counts: list[int]) -> pd.DataFrame:
@@ -73,7 +74,7 @@ def funnel_breakdown(sessions: pd.DataFrame, session_categories: pd.DataFrame) -
         return pd.DataFrame(columns=columns)
     base = sessions[["session_id", "device_type", "page_view"]]
     attributed = base.merge(session_categories, on="session_id", how="left")
-    attributed["category"] = attributed["category"].fillna(UNATTRIBUTED)
+    attributed["category"] = attributed["category"].fillna(UNATTRIBUTED_CATEGORY)
     for stage in STAGES[1:]:
         attributed[stage] = attributed[stage].fillna(False).astype(bool)
     counts = attributed.groupby(["device_type", "category"], sort=True)[list(STAGES)].sum()

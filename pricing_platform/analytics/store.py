@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,45 +20,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from pricing_platform.db import tables
-from pricing_platform.settings import Settings
-
-
-@dataclass(frozen=True)
-class AnalyticsParams:
-    """The analytics settings, and where the dbt models live."""
-
-    staging_schema: str = "staging"
-    marts_schema: str = "marts"
-    funnel_window_h: int = 24
-    lookback_days: int = 7
-    rfm_lookback_days: int = 90
-    elasticity: float = -1.5
-    forecast_decay: float = 0.85
-    velocity_window_h: int = 24
-    stockout_critical_h: float = 24.0
-    stockout_warning_h: float = 72.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AnalyticsParams:
-        return cls(
-            staging_schema=settings.dbt_staging_schema,
-            marts_schema=settings.dbt_marts_schema,
-            funnel_window_h=settings.analytics_funnel_window_h,
-            lookback_days=settings.analytics_lookback_days,
-            rfm_lookback_days=settings.analytics_rfm_lookback_days,
-            elasticity=settings.analytics_elasticity,
-            forecast_decay=settings.analytics_forecast_decay,
-            velocity_window_h=settings.analytics_velocity_window_h,
-            stockout_critical_h=settings.analytics_stockout_critical_h,
-            stockout_warning_h=settings.analytics_stockout_warning_h,
-        )
-
-    def staging(self, model: str) -> sql.Composable:
-        return sql.Identifier(self.staging_schema, model)
-
-    def mart(self, model: str) -> sql.Composable:
-        return sql.Identifier(self.marts_schema, model)
+from pricing_platform.analytics.params import AnalyticsParams
+from pricing_platform.core import tables
 
 
 class MissingModelError(RuntimeError):
@@ -282,7 +244,7 @@ def replace_tables(
 def read_table(conninfo: str, table: str, order_by: tuple[str, ...] = ()) -> pd.DataFrame:
     """An analytics table as a DataFrame (numeric columns as floats), for the notebooks."""
     if table not in tables.ALL:
-        raise ValueError(f"{table!r} is not a table of this platform (pricing_platform/db/tables.py)")
+        raise ValueError(f"{table!r} is not a table of this platform (pricing_platform/core/tables.py)")
     query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))
     if order_by:
         query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(map(sql.Identifier, order_by)))

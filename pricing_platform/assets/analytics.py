@@ -12,26 +12,18 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from pricing_platform.assets.in_flight import runs_in_flight
-from pricing_platform.catalog import Category
-from pricing_platform.db import tables
+from pricing_platform.assets.scheduling import asset_job, schedule
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import Category
+from pricing_platform.resources.analytics import AnalyticsResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pricing_platform.analytics.store import AnalyticsParams
-
 ANALYTICS_GROUP = "analytics"
 OWNERS = ["team:analytics"]
 KINDS = {"postgres", "python"}
-
-
-def _params() -> "AnalyticsParams":
-    from pricing_platform.analytics import store
-
-    return store.AnalyticsParams.from_settings(get_settings())
 
 
 @contextmanager
@@ -67,10 +59,12 @@ def _result(
     "sessions per stage and the steepest drop-off (analytics_funnel_stages), by device × category "
     "(analytics_funnel_breakdown), converted vs non-converted sessions (analytics_session_profiles).",
 )
-def analytics_funnel(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def analytics_funnel(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, analytics: AnalyticsResource
+) -> dg.MaterializeResult:
     from pricing_platform.analytics import funnel, store
 
-    params, as_of = _params(), datetime.now(UTC)
+    params, as_of = analytics, datetime.now(UTC)
     with _explained_failures(), postgres.connect() as conn:
         sessions, session_categories = store.read_funnel_inputs(conn, params, as_of)
         stages = funnel.funnel_stages(sessions)
@@ -108,11 +102,11 @@ def analytics_funnel(context: dg.AssetExecutionContext, postgres: PostgresResour
     "(analytics_competitor_landscape).",
 )
 def analytics_elasticity(
-    context: dg.AssetExecutionContext, postgres: PostgresResource
+    context: dg.AssetExecutionContext, postgres: PostgresResource, analytics: AnalyticsResource
 ) -> dg.MaterializeResult:
     from pricing_platform.analytics import elasticity, store
 
-    params, as_of = _params(), datetime.now(UTC)
+    params, as_of = analytics, datetime.now(UTC)
     with _explained_failures(), postgres.connect() as conn:
         products, quantities, latest = store.read_elasticity_inputs(conn, params, as_of)
         position = elasticity.price_position(products, quantities, params.elasticity)
@@ -154,10 +148,12 @@ def analytics_elasticity(
     "scores and segment per buyer (analytics_rfm_customers), customers and revenue per segment "
     "(analytics_rfm_segments). Rules: pricing_platform/analytics/rfm.py.",
 )
-def analytics_rfm(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def analytics_rfm(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, analytics: AnalyticsResource
+) -> dg.MaterializeResult:
     from pricing_platform.analytics import rfm, store
 
-    params, as_of = _params(), datetime.now(UTC)
+    params, as_of = analytics, datetime.now(UTC)
     with _explained_failures(), postgres.connect() as conn:
         customers = rfm.rfm_customers(store.read_buyers(conn, params, as_of), as_of)
         segments = rfm.rfm_segments(customers)
@@ -189,11 +185,11 @@ def analytics_rfm(context: dg.AssetExecutionContext, postgres: PostgresResource)
     "and hours until stock-out per product with Critical/Warning flags (analytics_stockout_risk).",
 )
 def analytics_demand_forecast(
-    context: dg.AssetExecutionContext, postgres: PostgresResource
+    context: dg.AssetExecutionContext, postgres: PostgresResource, analytics: AnalyticsResource
 ) -> dg.MaterializeResult:
     from pricing_platform.analytics import forecast, store
 
-    params, as_of = _params(), datetime.now(UTC)
+    params, as_of = analytics, datetime.now(UTC)
     with _explained_failures(), postgres.connect() as conn:
         hourly_counts, stock = store.read_demand_inputs(conn, params, as_of)
         hourly = forecast.hourly_demand(hourly_counts, [c.value for c in Category], store.current_hour(as_of))
@@ -238,27 +234,18 @@ def _critical_table(critical: "pd.DataFrame") -> str:
 analytics_assets = [analytics_funnel, analytics_elasticity, analytics_rfm, analytics_demand_forecast]
 
 # One process for the four: pandas is imported once, and the 2-core host runs one step at a time anyway.
-analytics_job = dg.define_asset_job(
+analytics_job = asset_job(
     "analytics_job",
-    selection=dg.AssetSelection.assets(*analytics_assets),
-    executor_def=dg.in_process_executor,
-    description="Recomputes the four analyses (funnel, elasticity, RFM, demand forecast) and their tables.",
+    dg.AssetSelection.assets(*analytics_assets),
+    "Recomputes the four analyses (funnel, elasticity, RFM, demand forecast) and their tables.",
 )
-
-
-@dg.schedule(
-    name="analytics_every_15_minutes",
-    job=analytics_job,
+analytics_schedule = schedule(
+    "analytics_every_15_minutes",
+    analytics_job,
     # Minutes 7, 22, 37 and 52: clear of the 5-minute dbt and quality runs, so they do not compete for
     # the cores, and two minutes after a marts build the elasticity analysis reads.
-    cron_schedule="7-59/15 * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    execution_timezone="UTC",
+    "7-59/15 * * * *",
     description="Recomputes the analytics tables every 15 minutes; skips a tick while the previous run "
     "still runs.",
+    skip_while_running=True,
 )
-def analytics_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    running = runs_in_flight(context, analytics_job.name)
-    if running:
-        return dg.SkipReason(f"{running} analytics_job run(s) still in flight")
-    return dg.RunRequest()

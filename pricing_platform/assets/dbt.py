@@ -13,17 +13,14 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
-from pricing_platform import dbt as dbt_project
-from pricing_platform.assets.in_flight import runs_in_flight
-from pricing_platform.db import tables
-from pricing_platform.quality.checks import Severity
-from pricing_platform.quality.checks import checks_for as quality_checks_for
+from pricing_platform.assets.scheduling import asset_job, schedule
+from pricing_platform.quality.checks import CHECKS
 from pricing_platform.resources.dbt import DbtResource
-from pricing_platform.settings import Settings
+from pricing_platform.transform.project import PROJECT_DIR, TARGET_DIR, require_manifest
 
-DBT_PROJECT = DbtProject(dbt_project.PROJECT_DIR)
+DBT_PROJECT = DbtProject(PROJECT_DIR)
 # Per-run artifacts (run_results.json, compiled SQL, logs) under target/runs/, the newest kept.
-RUNS_DIR = dbt_project.TARGET_DIR / "runs"
+RUNS_DIR = TARGET_DIR / "runs"
 RUNS_KEPT = 24
 LAYER_GROUPS = {"staging": "staging", "marts": "marts"}
 
@@ -60,7 +57,7 @@ def _prune_runs(keep: int = RUNS_KEPT) -> None:
 
 
 @dbt_assets(
-    manifest=dbt_project.require_manifest(DBT_PROJECT.manifest_path),
+    manifest=require_manifest(DBT_PROJECT.manifest_path),
     project=DBT_PROJECT,
     dagster_dbt_translator=TRANSLATOR,
     name="pricing_dbt_models",
@@ -71,54 +68,39 @@ def pricing_dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> I
     target = RUNS_DIR / f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
     target.mkdir(parents=True)
     # Start from the prepared parse state: dbt re-parses only what changed since `prepare`.
-    prepared_state = dbt_project.TARGET_DIR / "partial_parse.msgpack"
+    prepared_state = TARGET_DIR / "partial_parse.msgpack"
     if prepared_state.exists():
         shutil.copyfile(prepared_state, target / prepared_state.name)
     yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
-def build_dbt_resource(settings: Settings) -> DbtResource:
-    """The `dbt` resource the assets need, connected from the settings."""
-    return DbtResource.from_settings(settings, DBT_PROJECT)
-
-
-# One step on the in-process executor, like the pricing job.
-dbt_marts_job = dg.define_asset_job(
-    "dbt_marts_job",
-    selection=dg.AssetSelection.assets(pricing_dbt_models),
-    executor_def=dg.in_process_executor,
-    description="`dbt build`: staging views, mart tables and every dbt test (as asset checks).",
-)
-
-
-@dg.schedule(
-    name="dbt_marts_every_5_minutes",
-    job=dbt_marts_job,
-    cron_schedule="*/5 * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    execution_timezone="UTC",
-    description="Rebuilds the marts every 5 minutes; skips a tick while the previous build still runs.",
-)
-def dbt_marts_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    running = runs_in_flight(context, dbt_marts_job.name)
-    if running:
-        return dg.SkipReason(f"{running} dbt_marts_job run(s) still in flight")
-    # Blocking checks only gate assets in their own run; the marts are built in this separate one, so the
+def _failed_blocking_checks(context: dg.ScheduleEvaluationContext) -> str | None:
+    # Blocking checks only gate assets in their own run; the marts are built in a separate one, so the
     # gate is here: analysts keep the last good marts rather than marts built on failed recommendations.
-    failed = _failed_blocking_checks(context.instance)
-    if failed:
-        return dg.SkipReason(f"marts not rebuilt: blocking checks failed last time: {', '.join(failed)}")
-    return dg.RunRequest()
-
-
-def _failed_blocking_checks(instance: dg.DagsterInstance) -> list[str]:
     failed = []
-    for check in quality_checks_for(tables.PRICING_RECOMMENDATIONS):
-        if check.severity is not Severity.ERROR:
+    for check in CHECKS:
+        if not check.blocking:
             continue
         key = dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)
-        record = instance.get_latest_asset_check_evaluation_record(key)
+        record = context.instance.get_latest_asset_check_evaluation_record(key)
         evaluation = record.evaluation if record else None
         if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
             failed.append(key.to_user_string())
-    return failed
+    if failed:
+        return f"marts not rebuilt: blocking checks failed last time: {', '.join(failed)}"
+    return None
+
+
+dbt_marts_job = asset_job(
+    "dbt_marts_job",
+    dg.AssetSelection.assets(pricing_dbt_models),
+    "`dbt build`: staging views, mart tables and every dbt test (as asset checks).",
+)
+dbt_marts_schedule = schedule(
+    "dbt_marts_every_5_minutes",
+    dbt_marts_job,
+    "*/5 * * * *",
+    description="Rebuilds the marts every 5 minutes; skips a tick while the previous build still runs.",
+    skip_while_running=True,
+    gate=_failed_blocking_checks,
+)

@@ -11,8 +11,8 @@ from pricing_platform.lake.export import export_day
 from pricing_platform.lake.streams import STREAMS, LakeStream
 from pricing_platform.observability.metrics import push_lake_export
 from pricing_platform.resources.lake import LakeResource
+from pricing_platform.resources.metrics import PushgatewayResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import Settings, get_settings
 
 LAKE_GROUP = "lake"
 LAKE_START_DATE = "2026-01-01"
@@ -34,7 +34,10 @@ def _lake_asset(stream: LakeStream) -> dg.AssetsDefinition:
         "Query with `pricing-platform lake query`.",
     )
     def _asset(
-        context: dg.AssetExecutionContext, postgres: PostgresResource, lake: LakeResource
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        lake: LakeResource,
+        pushgateway: PushgatewayResource,
     ) -> dg.MaterializeResult:
         day = date.fromisoformat(context.partition_key)
         with postgres.connect() as conn:
@@ -44,7 +47,7 @@ def _lake_asset(stream: LakeStream) -> dg.AssetsDefinition:
             stream.name, day, written.rows, written.bytes, len(written.files), written.seconds, written.path,
         )  # fmt: skip
         push_lake_export(
-            get_settings(),
+            pushgateway,
             stream=stream.name,
             partition=context.partition_key,
             rows=written.rows,
@@ -80,21 +83,16 @@ def recent_partition_keys(now: datetime, days: int) -> list[str]:
     return lake_partitions.get_partition_keys(current_time=now)[-days:]
 
 
-def build_lake_schedule(settings: Settings) -> dg.ScheduleDefinition:
+@dg.schedule(
+    name="lake_recent_days_hourly",
+    job=lake_export_job,
+    cron_schedule="10 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-exports the last LAKE_RECENT_DAYS day(s) of every stream, picking up late rows.",
+)
+def lake_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource) -> Iterator[dg.RunRequest]:
     """Every hour, one run per partition of the last LAKE_RECENT_DAYS days (today included)."""
-    days = settings.lake_recent_days
-
-    @dg.schedule(
-        name="lake_recent_days_hourly",
-        job=lake_export_job,
-        cron_schedule="10 * * * *",
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Re-exports the last {days} day(s) of every stream, picking up late rows.",
-    )
-    def _schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
-        tick = context.scheduled_execution_time
-        for key in recent_partition_keys(tick, days):
-            yield dg.RunRequest(run_key=f"{key}@{tick.isoformat()}", partition_key=key)
-
-    return _schedule
+    tick = context.scheduled_execution_time
+    for key in recent_partition_keys(tick, lake.recent_days):
+        yield dg.RunRequest(run_key=f"{key}@{tick.isoformat()}", partition_key=key)

@@ -3,12 +3,13 @@
 import dagster as dg
 import psycopg
 
-from pricing_platform.db import tables
+from pricing_platform.assets.scheduling import asset_job, schedule
+from pricing_platform.core import tables
 from pricing_platform.observability.metrics import StockSnapshot, push_pricing_cycle, read_stock_snapshot
 from pricing_platform.pricing.cycle import run_cycle
-from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.resources.metrics import PushgatewayResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import get_settings
+from pricing_platform.resources.pricing import PricingEngineResource
 
 PRICING_GROUP = "pricing"
 
@@ -24,15 +25,16 @@ PRICING_GROUP = "pricing"
     "pricing_platform/pricing/engine.py.",
 )
 def pricing_recommendations(
-    context: dg.AssetExecutionContext, postgres: PostgresResource
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    pricing: PricingEngineResource,
+    pushgateway: PushgatewayResource,
 ) -> dg.MaterializeResult:
-    settings = get_settings()
-    rules = PricingRules.from_settings(settings)
     with postgres.connect() as conn:
-        summary = run_cycle(conn, rules)
-        stock = _stock_snapshot(context, conn) if settings.pushgateway_url else None
+        summary = run_cycle(conn, pricing)
+        stock = _stock_snapshot(context, conn) if pushgateway.url else None
     push_pricing_cycle(
-        settings,
+        pushgateway,
         cycle_seconds=summary.total_s,
         phase_seconds={"read": summary.read_s, "decide": summary.decide_s, "write": summary.write_s},
         products_priced=summary.products_priced,
@@ -80,19 +82,9 @@ def _sample_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-# One step on the in-process executor: no per-step subprocess, so launch overhead stays a small part of
-# the minute.
-pricing_job = dg.define_asset_job(
+pricing_job = asset_job(
     "pricing_engine_job",
-    selection=[tables.PRICING_RECOMMENDATIONS],
-    executor_def=dg.in_process_executor,
-    description="Materialises pricing_recommendations (scheduled every minute).",
+    [tables.PRICING_RECOMMENDATIONS],
+    "Materialises pricing_recommendations (scheduled every minute).",
 )
-
-pricing_schedule = dg.ScheduleDefinition(
-    name="pricing_engine_every_minute",
-    job=pricing_job,
-    cron_schedule="* * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    execution_timezone="UTC",
-)
+pricing_schedule = schedule("pricing_engine_every_minute", pricing_job, "* * * * *")

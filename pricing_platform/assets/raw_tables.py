@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from pricing_platform.catalog import TOPICS, Stream
-from pricing_platform.db import tables
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import TOPICS, Stream
 
 RAW_GROUP = "raw"
 
@@ -40,7 +40,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
 PRODUCTS_SPEC = dg.AssetSpec(
     key=tables.PRODUCTS,
     description="The catalog with our current prices and unit costs (seeded from "
-    "pricing_platform/catalog.py; prices change when an analyst approves a recommendation).",
+    "pricing_platform/core/catalog.py; prices change when an analyst approves a recommendation).",
     group_name=RAW_GROUP,
     kinds={"postgres"},
     metadata={"table": tables.PRODUCTS},

@@ -14,8 +14,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from pricing_platform.catalog import Stream
-from pricing_platform.db import tables
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import Stream
 
 Query = Callable[..., pd.DataFrame]
 QUERIES: dict[str, Query] = {}

@@ -9,9 +9,9 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
+from pricing_platform.core.settings import Settings
 from pricing_platform.dashboard.errors import describe, first_line
 from pricing_platform.dashboard.queries import QUERIES
-from pricing_platform.settings import Settings
 
 
 def settings() -> Settings:

@@ -7,8 +7,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from pricing_platform import catalog
-from pricing_platform.db import tables
+from pricing_platform.core import catalog, tables
 
 # Opening balances are recorded as movements with stable ids, so that stock always equals the sum of
 # applied movements, from the very first row.
@@ -67,9 +66,3 @@ def seed_catalog(conn: psycopg.Connection) -> None:
             ),
             [(p.product_id,) for p in catalog.PRODUCTS],
         )
-
-
-def known_product_ids(conn: psycopg.Connection) -> frozenset[str]:
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT product_id FROM {}").format(sql.Identifier(tables.PRODUCTS)))
-        return frozenset(row[0] for row in cur.fetchall())

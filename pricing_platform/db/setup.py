@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import psycopg
 
-from pricing_platform.db import migrate, roles, seed
-from pricing_platform.settings import Settings
+from pricing_platform.core import roles
+from pricing_platform.core.settings import Settings
+from pricing_platform.db import migrate, seed
 
 
 def prepare_database(settings: Settings) -> list[str]:

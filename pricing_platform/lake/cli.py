@@ -6,8 +6,8 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from pricing_platform.core.settings import Settings, get_settings
 from pricing_platform.lake.query import query_lake
-from pricing_platform.settings import Settings, get_settings
 
 MAX_ROWS = 1000
 

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from pricing_platform.core.settings import Settings
 from pricing_platform.lake.storage import LakeStorage
 from pricing_platform.lake.streams import STREAMS
-from pricing_platform.settings import Settings
 
 
 def httpfs_extension_path() -> Path:

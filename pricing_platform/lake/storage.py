@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pricing_platform.settings import Settings
+from pricing_platform.core.settings import Settings
 
 STAGING_DIR = "_staging"
 DEFAULT_FILE_ROWS = 1_000_000

@@ -8,7 +8,7 @@ from typing import Final
 
 import pyarrow as pa
 
-from pricing_platform.db import tables
+from pricing_platform.core import tables
 
 UTC_MICROS: Final = pa.timestamp("us", tz="UTC")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pricing_platform.db import roles as platform_roles
+from pricing_platform.core import roles as platform_roles
 
 # initdb refuses to run as root; Debian's package creates this system user.
 _SERVICE_USER = "postgres"

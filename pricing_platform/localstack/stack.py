@@ -17,19 +17,20 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import yaml
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
 from ingest_workers.offsets import forget_positions
-from pricing_platform.catalog import TOPICS, Stream, consumer_group
-from pricing_platform.db import tables
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import TOPICS, Stream, consumer_group
+from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack.broker import broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
 from pricing_platform.observability import prometheus
-from pricing_platform.settings import PROJECT_ROOT, Settings
 from pricing_platform.topics import ensure_topics
 
 INFRA = "infra"
@@ -174,37 +175,28 @@ def monitoring_environment(settings: Settings) -> dict[str, str]:
     return {"PUSHGATEWAY_URL": prometheus.local_pushgateway_url(settings)}
 
 
-DAGSTER_YAML = """\
-# Written by `pricing-platform up`. Runs, event logs and schedules live in PostgreSQL, so the daemon and
-# the webserver never contend for a SQLite lock; the URL comes from DAGSTER_DATABASE_URL.
-storage:
-  postgres:
-    postgres_url:
-      env: DAGSTER_DATABASE_URL
-# Launch each scheduled run at once instead of queueing it for the queue daemon's next poll: the pricing
-# run is due every minute, and the queue only adds latency here.
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-# A tick every minute adds up: keep ticks for a week (skipped sensor ticks for a day). Runs themselves are
-# purged by the housekeeping_daily schedule (DAGSTER_RUN_RETENTION_DAYS).
-retention:
-  schedule:
-    purge_after_days: 7
-  sensor:
-    purge_after_days:
-      skipped: 1
-      failure: 7
-      success: 7
-telemetry:
-  enabled: false
-"""
+# The one source of the Dagster instance configuration, for the compose deployment and the local stack.
+DEPLOY_DAGSTER_YAML = PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml"
+# Settings whose paths are the deployment's volume; locally they live under DAGSTER_HOME.
+_LOCAL_PATHS = {"compute_logs": "compute_logs", "local_artifact_storage": ""}
+
+
+def dagster_instance_yaml(home: Path) -> str:
+    """deploy/dagster/dagster.yaml with its storage paths moved under `home`."""
+    config = yaml.safe_load(DEPLOY_DAGSTER_YAML.read_text())
+    for key, below in _LOCAL_PATHS.items():
+        config[key]["config"]["base_dir"] = str(home / "storage" / below)
+    header = (
+        f"# Written by `pricing-platform up` from {DEPLOY_DAGSTER_YAML.relative_to(PROJECT_ROOT)} (the one\n"
+        "# source of the instance configuration), with its storage paths under this directory.\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def write_dagster_home(settings: Settings) -> Path:
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(dagster_instance_yaml(home))
     return home
 
 

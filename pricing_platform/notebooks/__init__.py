@@ -58,7 +58,7 @@ def build(spec: NotebookSpec) -> nbformat.NotebookNode:
         "import plotly.io as pio\n"
         "from IPython.display import display\n\n"
         "from pricing_platform.analytics.store import read_table\n"
-        "from pricing_platform.settings import get_settings\n\n"
+        "from pricing_platform.core.settings import get_settings\n\n"
         f'pio.renderers.default = "{PLOTLY_RENDERER}"\n'
         "DATABASE_URL = get_settings().database_conninfo\n\n\n"
         "def no_data(frame: pd.DataFrame, what: str) -> bool:\n"

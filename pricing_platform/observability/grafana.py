@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pricing_platform.settings import PROJECT_ROOT
+from pricing_platform.core.settings import PROJECT_ROOT
 
 DASHBOARDS_DIR = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"
 # The provisioned data source (deploy/grafana/provisioning/datasources/prometheus.yml) has this uid.

@@ -32,8 +32,9 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, start_h
 from prometheus_client.metrics import MetricWrapperBase
 from psycopg import sql
 
-from pricing_platform.db import tables
-from pricing_platform.settings import Settings
+from pricing_platform.core import tables
+from pricing_platform.core.decisions import CYCLE_PHASES, GUARDRAILS, RECOMMENDATIONS
+from pricing_platform.core.settings import SettingsSection
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,14 @@ PRICING_JOB = "pricing_engine"
 LAKE_JOB = "lake_export"
 QUALITY_JOB = "quality_checks"
 
-RECOMMENDATION_TYPES = ("raise", "lower", "hold")
-GUARDRAILS = ("max_step", "price_ending", "min_margin")
-CYCLE_PHASES = ("read", "decide", "write")
+
+class Pushgateway(SettingsSection):
+    """Where the batch jobs push their metrics; defaults and descriptions in the settings (PUSHGATEWAY_*)."""
+
+    settings_prefix = "pushgateway_"
+
+    url: str | None  # unset: nothing is pushed
+    timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def pricing_registry(
         ["recommendation"],
         registry=registry,
     )
-    for kind in (*RECOMMENDATION_TYPES, *(k for k in by_recommendation if k not in RECOMMENDATION_TYPES)):
+    for kind in (*RECOMMENDATIONS, *(k for k in by_recommendation if k not in RECOMMENDATIONS)):
         recommendations.labels(recommendation=kind).set(by_recommendation.get(kind, 0))
     guardrails = Gauge(
         "pricing_engine_guardrail_hits",
@@ -161,7 +167,7 @@ def pricing_registry(
 
 
 def push_pricing_cycle(
-    settings: Settings,
+    gateway: Pushgateway,
     *,
     cycle_seconds: float,
     phase_seconds: Mapping[str, float],
@@ -179,7 +185,7 @@ def push_pricing_cycle(
         stock=stock,
         finished_at=time.time(),
     )
-    return push_all(settings, [Push(PRICING_JOB, {}, registry)])
+    return push_all(gateway, [Push(PRICING_JOB, {}, registry)])
 
 
 # ---- the lake export -----------------------------------------------------------------------------------
@@ -205,10 +211,10 @@ def lake_registry(
 
 
 def push_lake_export(
-    settings: Settings, *, stream: str, partition: str, rows: int, bytes_: int, files: int, seconds: float
+    gateway: Pushgateway, *, stream: str, partition: str, rows: int, bytes_: int, files: int, seconds: float
 ) -> bool:
     registry = lake_registry(rows=rows, bytes_=bytes_, files=files, seconds=seconds, finished_at=time.time())
-    return push_all(settings, [Push(LAKE_JOB, {"stream": stream, "partition": partition}, registry)])
+    return push_all(gateway, [Push(LAKE_JOB, {"stream": stream, "partition": partition}, registry)])
 
 
 # ---- the quality checks --------------------------------------------------------------------------------
@@ -241,10 +247,10 @@ def quality_registry(measure: CheckMeasure, finished_at: float) -> CollectorRegi
     return registry
 
 
-def push_quality_checks(settings: Settings, measures: Sequence[CheckMeasure]) -> bool:
+def push_quality_checks(gateway: Pushgateway, measures: Sequence[CheckMeasure]) -> bool:
     finished_at = time.time()
     return push_all(
-        settings,
+        gateway,
         [Push(QUALITY_JOB, {"check": m.check}, quality_registry(m, finished_at)) for m in measures],
     )
 
@@ -252,11 +258,11 @@ def push_quality_checks(settings: Settings, measures: Sequence[CheckMeasure]) ->
 # ---- pushing and serving -------------------------------------------------------------------------------
 
 
-def push_all(settings: Settings, pushes: Iterable[Push]) -> bool:
+def push_all(gateway: Pushgateway, pushes: Iterable[Push]) -> bool:
     """Push each registry (PUT: replaces its group). Returns False when nothing was pushed or a push failed;
     after the first failure the rest are skipped, so an unreachable gateway costs one timeout, not one per
     check."""
-    url = settings.pushgateway_url
+    url = gateway.url
     if not url:
         return False
     for push in pushes:
@@ -266,7 +272,7 @@ def push_all(settings: Settings, pushes: Iterable[Push]) -> bool:
                 job=push.job,
                 registry=push.registry,
                 grouping_key=dict(push.grouping_key),
-                timeout=settings.pushgateway_timeout_s,
+                timeout=gateway.timeout_s,
             )
         except Exception as exc:
             log.warning(

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pricing_platform.catalog import Stream
-from pricing_platform.settings import PROJECT_ROOT, Settings
+from pricing_platform.core.catalog import Stream
+from pricing_platform.core.settings import PROJECT_ROOT, Settings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 DEPLOY_CONFIG = DEPLOY_DIR / "prometheus.yml"

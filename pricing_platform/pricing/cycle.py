@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from pricing_platform.db import tables
+from pricing_platform.core import tables
 from pricing_platform.pricing.engine import OUTPUT_COLUMNS, columns_from_rows, decide, row
 from pricing_platform.pricing.rules import PricingRules
 

@@ -32,10 +32,10 @@ No fresh competitor price: confidence 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
 
 import numpy as np
 
+from pricing_platform.core.decisions import GUARDRAILS
 from pricing_platform.pricing.rules import PricingRules
 
 # A table as named, equally long columns: numpy only, because pandas alone adds ~1.4 s of imports to every
@@ -66,9 +66,6 @@ OUTPUT_COLUMNS = (
     "guardrail",
     "reason",
 )
-# Every decision the engine makes; the dbt tests' accepted values are generated from this
-# (pricing_platform/dbt.py → dbt_project/macros/catalog_values.sql).
-RECOMMENDATIONS: Final = ("raise", "lower", "hold")
 
 
 def _round_cents(values: np.ndarray) -> np.ndarray:
@@ -185,9 +182,8 @@ def _strength(gap: np.ndarray, moving: np.ndarray, rules: PricingRules) -> np.nd
 
 
 def _guardrail_labels(*flags: np.ndarray) -> np.ndarray:
-    names = ("max_step", "price_ending", "min_margin")
     labels = np.full(len(flags[0]), "", dtype=object)
-    for name, flag in zip(names, flags, strict=True):
+    for name, flag in zip(GUARDRAILS, flags, strict=True):
         labels = np.where(flag, np.where(labels == "", name, labels + "+" + name), labels)
     return np.where(labels == "", None, labels)
 

@@ -1,12 +1,19 @@
-"""Data-quality checks: one registry (`checks.py`), a runner usable anywhere (`runner.py`), their Dagster
-asset checks, job and schedule (`assets.py`) and the `pricing-platform quality` command (`cli.py`).
+"""Data-quality checks: the framework (`framework.py`), the checks one module per table (`checks/`) and the
+`pricing-platform quality` command (`cli.py`). Their Dagster asset checks, job and schedule are in
+`pricing_platform/assets/quality.py`.
 
-Importing this package does not import Dagster (the CLI stays quick); import `pricing_platform.quality.assets`
-for the Dagster objects.
+Importing this package does not import Dagster (the CLI stays quick).
 """
 
-from pricing_platform.quality.checks import CHECKS, CHECKS_BY_NAME, QualityCheck, Severity, Thresholds
-from pricing_platform.quality.runner import CheckOutcome, run_all_checks, run_check, run_checks
+from pricing_platform.quality.checks import CHECKS, CHECKS_BY_NAME, checks_for, guarded_assets
+from pricing_platform.quality.framework import (
+    CheckOutcome,
+    QualityCheck,
+    Severity,
+    Thresholds,
+    run_check,
+    run_checks,
+)
 
 __all__ = [
     "CHECKS",
@@ -15,7 +22,8 @@ __all__ = [
     "QualityCheck",
     "Severity",
     "Thresholds",
-    "run_all_checks",
+    "checks_for",
+    "guarded_assets",
     "run_check",
     "run_checks",
 ]

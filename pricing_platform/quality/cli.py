@@ -16,18 +16,19 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from pricing_platform.quality.checks import Severity
-from pricing_platform.quality.runner import CheckOutcome, format_value, run_all_checks
-from pricing_platform.settings import Settings, get_settings
+from pricing_platform.core.settings import Settings
+from pricing_platform.quality.checks import CHECKS
+from pricing_platform.quality.framework import CheckOutcome, Severity, Thresholds, format_value, run_checks
 
 
 def outcomes_table(outcomes: list[CheckOutcome]) -> Table:
+    """Status, severity and offending count first and never wrapped, so they stay visible in an 80-column
+    terminal; the check's name (with its asset below it, dimmed) takes the rest and wraps if it must."""
     table = Table(title="data-quality checks", title_justify="left")
-    table.add_column("check", no_wrap=True)
-    table.add_column("asset", no_wrap=True)
-    table.add_column("severity")
-    table.add_column("status")
-    table.add_column("offending", justify="right")
+    table.add_column("status", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("offending", justify="right", no_wrap=True)
+    table.add_column("check · asset", overflow="fold", ratio=1)
     for o in outcomes:
         if o.error is not None:
             status = "[bold red]ERROR[/]"
@@ -39,7 +40,7 @@ def outcomes_table(outcomes: list[CheckOutcome]) -> Table:
         if o.allowed:
             offending += f" (≤ {o.allowed:,})"
         severity = "[red]ERROR[/]" if o.severity is Severity.ERROR else "[yellow]WARN[/]"
-        table.add_row(o.name, o.asset, severity, status, offending)
+        table.add_row(status, severity, offending, f"{escape(o.name)}\n[dim]{escape(o.asset)}[/]")
     return table
 
 
@@ -67,11 +68,8 @@ def _details(outcome: CheckOutcome, verbose: bool) -> Panel:
     )
 
 
-def quality_command(
-    verbose: bool, *, settings: Settings | None = None, console: Console | None = None
-) -> int:
+def quality_command(verbose: bool, settings: Settings, console: Console | None = None) -> int:
     """Body of `pricing-platform quality [--verbose]`; returns the exit code."""
-    settings = settings or get_settings()
     console = console or Console()
     try:
         with psycopg.connect(
@@ -80,7 +78,7 @@ def quality_command(
             connect_timeout=10,
             application_name="pricing-quality",
         ) as conn:
-            outcomes = run_all_checks(conn, settings)
+            outcomes = run_checks(conn, Thresholds.from_settings(settings), CHECKS)
     except psycopg.OperationalError as exc:
         console.print(f"[bold red]cannot reach the database[/]: {escape(str(exc).strip())}")
         return 1

@@ -1,19 +1,49 @@
-"""Dagster resources, configured from the settings module (no credentials in code)."""
+"""Dagster resources: how configuration reaches assets, checks, sensors and schedules. Each is built from
+the settings here, once; where a domain object holds the parameters (the pricing rules, the quality
+thresholds, the alert rules, the analytics parameters, the Pushgateway), the resource *is* that object, so
+the asset hands it straight to the domain code. Tests build them from their own `Settings`."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pricing_platform.core.settings import Settings
 from pricing_platform.resources.alerting import AlertingResource
+from pricing_platform.resources.analytics import AnalyticsResource
+from pricing_platform.resources.housekeeping import HousekeepingResource
+from pricing_platform.resources.ingest import IngestResource
 from pricing_platform.resources.lake import LakeResource
+from pricing_platform.resources.metrics import PushgatewayResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import Settings
+from pricing_platform.resources.pricing import PricingEngineResource
+from pricing_platform.resources.quality import QualityResource
 
 
-def build_resources(settings: Settings) -> dict[str, object]:
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Every resource but dbt's, which `resources/dbt.py` builds next to the dbt assets (dagster-dbt's
+    imports cost seconds, so modules that do not build the marts stay clear of it)."""
     return {
-        "postgres": PostgresResource.from_settings(settings),
+        "postgres": PostgresResource(conninfo=settings.database_conninfo),
+        "pricing": PricingEngineResource.from_settings(settings),
+        "pushgateway": PushgatewayResource.from_settings(settings),
         "alerting": AlertingResource.from_settings(settings),
+        "quality": QualityResource.from_settings(settings),
+        "analytics": AnalyticsResource.from_settings(settings),
         "lake": LakeResource.from_settings(settings),
+        "housekeeping": HousekeepingResource.from_settings(settings),
+        "ingest": IngestResource.from_settings(settings),
     }
 
 
-__all__ = ["AlertingResource", "LakeResource", "PostgresResource", "build_resources"]
+__all__ = [
+    "AlertingResource",
+    "AnalyticsResource",
+    "HousekeepingResource",
+    "IngestResource",
+    "LakeResource",
+    "PostgresResource",
+    "PricingEngineResource",
+    "PushgatewayResource",
+    "QualityResource",
+    "build_resources",
+]

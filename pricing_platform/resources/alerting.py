@@ -1,41 +1,24 @@
-"""Where alerts go and when they fire, as a Dagster resource: the ALERT_* settings in one place."""
+"""Where alerts go and when they fire, as a Dagster resource: the alert rules' thresholds (`AlertRules`,
+which this resource is) and the webhook the sensors announce to."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection, Sequence
 
 import dagster as dg
 import psycopg
-from pydantic import Field
 
-from pricing_platform.alerts import WEBHOOK_TIMEOUT_S, Alert, SyncResult, sync_alerts
-from pricing_platform.settings import Settings
+from pricing_platform.alerting import webhook
+from pricing_platform.alerting.rules import AlertRules
+from pricing_platform.alerting.store import Alert, SyncResult, sync_alerts
 
 
-class AlertingResource(dg.ConfigurableResource):
-    """The webhook alerts are announced to (None: stored and logged only) and the sensors' thresholds.
-
-    The thresholds live here rather than being read from the settings inside each sensor, so that a
-    sensor's behaviour is entirely defined by its resources (and tests can set them per test)."""
-
-    webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook")
-    webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
-    stockout_horizon_h: float = Field(description="warn when a slot's stock runs out within this")
-    undercut_pct: float = Field(description="alert when a competitor is more than this % below us")
-    weak_demand_velocity: int = Field(description="...on a product with fewer purchases in the last hour")
-    competitor_staleness_s: int = Field(description="ignore competitor prices older than this")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AlertingResource:
-        return cls(
-            webhook_url=settings.alert_webhook_url or None,
-            stockout_horizon_h=settings.alert_stockout_horizon_h,
-            undercut_pct=settings.alert_undercut_pct,
-            weak_demand_velocity=settings.alert_weak_demand_velocity,
-            # The same freshness rule as the pricing engine: alert on the prices it acts on.
-            competitor_staleness_s=settings.pricing_staleness_s,
-        )
+class AlertingResource(dg.ConfigurableResource, AlertRules):
+    # The rules' fields, and (from ALERT_WEBHOOK_URL, ALERT_WEBHOOK_TIMEOUT_S):
+    webhook_url: str | None  # Slack-compatible incoming webhook; unset: stored and logged only
+    webhook_timeout_s: float
 
     def sync(
         self,
@@ -46,12 +29,10 @@ class AlertingResource(dg.ConfigurableResource):
         *,
         undetermined: Collection[str] = (),
     ) -> SyncResult:
-        return sync_alerts(
-            conn,
-            kind,
-            current,
-            self.webhook_url,
-            log,
-            undetermined=undetermined,
-            timeout_s=self.webhook_timeout_s,
-        )
+        """Store the alerts of `kind` that hold now, then announce what is new (a failed post is logged,
+        never raised, and retried on the next evaluation)."""
+        result = sync_alerts(conn, kind, current, log, undetermined=undetermined)
+        if not self.webhook_url:
+            return result
+        notified, failures = webhook.announce(conn, kind, self.webhook_url, log, self.webhook_timeout_s)
+        return dataclasses.replace(result, notified=notified, notify_failures=failures)

@@ -1,25 +1,36 @@
-"""dbt as a Dagster resource, connected from the settings: DATABASE_URL is the one source of truth.
+"""dbt as a Dagster resource, and the one way the platform runs dbt: the `@dbt_assets` in `assets/dbt.py`
+and the `pricing-platform dbt prepare | docs | cli` commands both go through `DbtResource`.
 
-`DbtCliResource` passes the process environment to dbt; this subclass adds, for the duration of each
-invocation only, the `DBT_PG_*` variables profiles.yml reads (derived from `database_url` by
-`pricing_platform.dbt.project_env`), so the resource needs no global environment set up and tests can point
-it at their own database."""
+Each invocation gets the connection as `DBT_PG_*` variables derived from `database_url` (set for that
+invocation only, so tests can point the resource at their own database) and the project's parameters as
+`--vars` from the settings: the schemas, the dashboard's read-only role and the competitor staleness. The
+dbt project has no defaults of its own for any of them."""
 
+import json
 import os
+import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dbt.version
-from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
-from packaging import version
+from dagster_dbt import DbtCliInvocation, DbtProject
 from pydantic import Field
 
-from pricing_platform import dbt as dbt_project
-from pricing_platform.settings import Settings
+from pricing_platform.core import roles
+from pricing_platform.core.settings import Settings
+from pricing_platform.resources.dbt_startup import FastStartDbtCli
+from pricing_platform.transform import catalog_macros
+from pricing_platform.transform.project import (
+    MANIFEST_PATH,
+    PROFILES_DIR,
+    PROJECT_DIR,
+    TARGET_DIR,
+    ManifestMissingError,
+    connection_env,
+)
 
 
 @contextmanager
@@ -36,48 +47,91 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-class DbtResource(DbtCliResource):
+def dbt_executable() -> str:
+    """The dbt next to this interpreter (a run process may not have .venv/bin on PATH), else PATH's."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+@dataclass(frozen=True)
+class DbtCommandResult:
+    returncode: int
+    output: str  # dbt's log messages, one per line
+    target_path: Path
+
+
+class DbtResource(FastStartDbtCli):
     """The dbt CLI on dbt_project/, against the platform's PostgreSQL."""
 
     database_url: str = Field(description="PostgreSQL the operational tables live in (DATABASE_URL)")
-    staging_schema: str = Field(dbt_project.DEFAULT_STAGING_SCHEMA, description="schema of the staging views")
-    marts_schema: str = Field(dbt_project.DEFAULT_MARTS_SCHEMA, description="schema of the mart tables")
-    pricing_staleness_s: int = Field(6 * 3600, description="competitor prices older than this are stale")
+    staging_schema: str = Field(description="schema of the staging views (DBT_STAGING_SCHEMA)")
+    marts_schema: str = Field(description="schema of the mart tables (DBT_MARTS_SCHEMA)")
+    pricing_staleness_s: int = Field(description="competitor prices older than this are stale")
 
     @classmethod
     def from_settings(cls, settings: Settings, project: DbtProject | None = None) -> "DbtResource":
         return cls(
-            project_dir=project or DbtProject(dbt_project.PROJECT_DIR),
-            dbt_executable=dbt_project.dbt_executable(),
+            project_dir=project or DbtProject(PROJECT_DIR),
+            profiles_dir=str(PROFILES_DIR),
+            dbt_executable=dbt_executable(),
             database_url=settings.database_conninfo,
-            staging_schema=dbt_project.staging_schema(settings),
-            marts_schema=dbt_project.marts_schema(settings),
+            staging_schema=settings.dbt_staging_schema,
+            marts_schema=settings.dbt_marts_schema,
             pricing_staleness_s=settings.pricing_staleness_s,
         )
 
-    def project_env(self) -> dict[str, str]:
-        return dbt_project.project_env(
-            self.database_url,
-            staging_schema=self.staging_schema,
-            marts_schema=self.marts_schema,
-            pricing_staleness_s=self.pricing_staleness_s,
-        )
-
-    # Two start-up costs of DbtCliResource skipped (pinned dagster-dbt 0.29.27; tests/integration/test_dbt.py
-    # materialises through this class): `dbt --version` in a subprocess (~3 s, and it asks PyPI for the
-    # latest release) when the executable is this environment's own dbt, whose version is known here; and
-    # the in-process adapter handle (~1.8 s), used only by fetch_row_counts/fetch_column_metadata, which
-    # these assets do not call.
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == Path(sys.executable).with_name("dbt"):
-            return version.parse(dbt.version.__version__)
-        return DbtCliResource._cli_version.func(self)  # type: ignore[attr-defined]
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
-        return None
+    def project_vars(self) -> dict[str, Any]:
+        """The `--vars` every invocation passes: what dbt_project.yml and the models read with var()."""
+        return {
+            "staging_schema": self.staging_schema,
+            "marts_schema": self.marts_schema,
+            # The marts grant SELECT to the dashboard's read-only role.
+            "reader_role": roles.DASHBOARD_READER,
+            # stg_competitor_prices flags the prices the pricing engine still counts as fresh.
+            "pricing_staleness_s": self.pricing_staleness_s,
+        }
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         # `cli` starts the dbt process with a copy of os.environ.
-        with _environ(self.project_env()):
-            return super().cli(args, **kwargs)
+        with _environ(connection_env(self.database_url)):
+            return super().cli([*args, "--vars", json.dumps(self.project_vars())], **kwargs)
+
+    def run(self, args: Sequence[str], *, target_path: Path | None = None) -> DbtCommandResult:
+        """Run one dbt command to the end, echoing dbt's messages; never raises on dbt's failure."""
+        invocation = self.cli(args, raise_on_error=False, target_path=target_path)
+        messages = [str(event) for event in invocation.stream_raw_events()]
+        return DbtCommandResult(invocation.process.wait(), "\n".join(messages), invocation.target_path)
+
+    def prepare(self) -> Path:
+        """Build step: regenerate the catalog macros, then `dbt parse` → target/manifest.json. Needs no
+        database connection."""
+        catalog_macros.write_catalog_macros()
+        result = self.run(["parse", "--quiet"], target_path=TARGET_DIR)
+        if result.returncode != 0:
+            raise RuntimeError(f"dbt parse failed (exit {result.returncode}):\n{result.output[-4000:]}")
+        if not MANIFEST_PATH.exists():
+            raise ManifestMissingError(f"dbt parse succeeded but wrote no manifest at {MANIFEST_PATH}")
+        return MANIFEST_PATH
+
+    def docs(
+        self,
+        *,
+        target_path: Path = TARGET_DIR,
+        serve_on: tuple[str, int] | None = None,
+        on_generated: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """`dbt docs generate` (reads the live catalog of the database); then serves the site on
+        `serve_on` (host, port) until interrupted, when given."""
+        generated = self.run(["docs", "generate"], target_path=target_path)
+        if generated.returncode != 0:
+            raise RuntimeError(f"dbt docs generate failed:\n{generated.output[-4000:]}")
+        index = target_path / "index.html"
+        if on_generated:
+            on_generated(index)
+        if serve_on:
+            host, port = serve_on
+            self.run(
+                ["docs", "serve", "--host", host, "--port", str(port), "--no-browser"],
+                target_path=target_path,
+            )
+        return index

@@ -6,10 +6,9 @@ import os
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
 
+from pricing_platform.core.settings import Settings
 from pricing_platform.lake.storage import LakeStorage, S3Options
-from pricing_platform.settings import Settings
 
 
 def _secret(variable: str, value: str | None) -> str | dg.EnvVar | None:
@@ -23,15 +22,17 @@ def _secret(variable: str, value: str | None) -> str | dg.EnvVar | None:
 class LakeResource(dg.ConfigurableResource):
     """Where the lake's partitions are written (a local directory or an S3 bucket) and in what batches."""
 
-    backend: Literal["local", "s3"] = Field("local", description="local directory or an S3 bucket")
-    local_dir: str = Field(description="lake root when backend=local")
-    bucket: str = Field("pricing-lake", description="bucket when backend=s3")
-    prefix: str = Field("", description="key prefix inside the bucket")
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset: AWS")
-    region: str = "us-east-1"
-    access_key_id: str | None = Field(None, description="unset: the default AWS credential chain")
-    secret_access_key: str | None = None
-    batch_rows: int = Field(100_000, description="rows per Arrow batch (and Parquet row group)")
+    # Defaults and descriptions: the LAKE_* / S3_* / AWS_* settings.
+    backend: Literal["local", "s3"]
+    local_dir: str
+    bucket: str
+    prefix: str
+    endpoint_url: str | None  # unset: AWS
+    region: str
+    access_key_id: str | None  # unset: the default AWS credential chain
+    secret_access_key: str | None
+    batch_rows: int  # rows per Arrow batch (and Parquet row group)
+    recent_days: int  # partitions the hourly schedule re-exports
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeResource:
@@ -45,6 +46,7 @@ class LakeResource(dg.ConfigurableResource):
             access_key_id=_secret("AWS_ACCESS_KEY_ID", settings.aws_access_key_id),
             secret_access_key=_secret("AWS_SECRET_ACCESS_KEY", settings.aws_secret_access_key),
             batch_rows=settings.lake_batch_rows,
+            recent_days=settings.lake_recent_days,
         )
 
     def storage(self) -> LakeStorage:

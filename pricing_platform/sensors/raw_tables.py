@@ -10,10 +10,10 @@ import dagster as dg
 from psycopg import sql
 
 from pricing_platform.assets.raw_tables import RAW_TABLES
-from pricing_platform.catalog import TOPICS, Stream, consumer_group
-from pricing_platform.db import tables
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import TOPICS
+from pricing_platform.resources.ingest import IngestResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import get_settings
 
 LAST_COMMIT_SQL = sql.SQL(
     "SELECT topic, max(updated_at), sum(next_offset) FROM {} WHERE consumer_group = ANY(%s) GROUP BY topic"
@@ -26,11 +26,11 @@ LAST_COMMIT_SQL = sql.SQL(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records a materialization of each worker-fed table when its stream commits new data.",
 )
-def observe_raw_tables(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
-    prefix = get_settings().kafka_group_prefix
-    groups = [consumer_group(stream, prefix) for stream in Stream]
+def observe_raw_tables(
+    context: dg.SensorEvaluationContext, postgres: PostgresResource, ingest: IngestResource
+) -> dg.SensorResult:
     with postgres.connect() as conn:
-        rows = conn.execute(LAST_COMMIT_SQL, (groups,)).fetchall()
+        rows = conn.execute(LAST_COMMIT_SQL, (ingest.consumer_groups(),)).fetchall()
     last_commit = {topic: (committed_at, consumed) for topic, committed_at, consumed in rows}
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     events = []

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from pricing_platform.catalog import Category, Stream
-from pricing_platform.events import ClickEventType, ClickstreamEvent, DeviceType
+from pricing_platform.core.catalog import Category, Stream
+from pricing_platform.core.events import ClickEventType, ClickstreamEvent, DeviceType
 from pricing_platform.simulators.world import (
     PRODUCT_INFOS,
     Clock,

@@ -12,8 +12,8 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
-from pricing_platform.catalog import CENT, COMPETITORS, Stream
-from pricing_platform.events import CompetitorPriceEvent
+from pricing_platform.core.catalog import CENT, COMPETITORS, Stream
+from pricing_platform.core.events import CompetitorPriceEvent
 from pricing_platform.simulators.world import PRODUCT_INFOS, Clock, EventIds, ProductInfo, SimEvent, utc_now
 
 COMPETITOR_BIAS_RANGE: Final = 0.05  # each competitor sits up to ±5 % from our list prices

@@ -12,8 +12,8 @@ import heapq
 import random
 from typing import Final
 
-from pricing_platform.catalog import INITIAL_STOCK, WAREHOUSES, Stream
-from pricing_platform.events import ClickstreamEvent, InventoryEvent, InventoryEventType
+from pricing_platform.core.catalog import INITIAL_STOCK, WAREHOUSES, Stream
+from pricing_platform.core.events import ClickstreamEvent, InventoryEvent, InventoryEventType
 from pricing_platform.simulators.world import (
     PRODUCT_INDEX,
     PRODUCT_INFOS,

@@ -21,9 +21,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pricing_platform.catalog import TOPICS, Stream
-from pricing_platform.events import ENCODER
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.events import ENCODER
+from pricing_platform.core.settings import Settings
 from pricing_platform.simulators.metrics import DELIVERY_FAILURES, EVENTS_PRODUCED
 from pricing_platform.simulators.simulation import Simulation
 from pricing_platform.simulators.world import utc_now

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pricing_platform.catalog import Stream
-from pricing_platform.events import ClickstreamEvent
+from pricing_platform.core.catalog import Stream
+from pricing_platform.core.events import ClickstreamEvent
 from pricing_platform.simulators.clickstream import ClickstreamGenerator
 from pricing_platform.simulators.competitor import CompetitorPriceGenerator
 from pricing_platform.simulators.inventory import InventoryGenerator

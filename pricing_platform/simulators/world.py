@@ -17,8 +17,8 @@ from decimal import Decimal
 from functools import partial
 from typing import Final, TypeAlias, TypeVar, cast
 
-from pricing_platform.catalog import COMPETITORS, PRODUCTS, WAREHOUSES, Category, Stream
-from pricing_platform.events import (
+from pricing_platform.core.catalog import COMPETITORS, PRODUCTS, WAREHOUSES, Category, Stream
+from pricing_platform.core.events import (
     CategoryName,
     ClickstreamEvent,
     CompetitorPriceEvent,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pricing_platform.catalog import Stream
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import Stream
+from pricing_platform.core.settings import Settings
 from tests.support.servers import PostgresProcess
 from tests.support.shop import build_shop
 from tests.support.workers import WorkerProcess

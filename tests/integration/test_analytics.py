@@ -17,16 +17,16 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from pricing_platform import dbt as dbt_project
 from pricing_platform import notebooks
 from pricing_platform.analytics import forecast, store
 from pricing_platform.assets.analytics import analytics_assets, analytics_job, analytics_schedule
-from pricing_platform.catalog import PRODUCTS
-from pricing_platform.db import tables
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import PRODUCTS
+from pricing_platform.core.settings import Settings, default_settings
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
-from pricing_platform.resources import PostgresResource
-from pricing_platform.settings import Settings
+from pricing_platform.resources import build_resources
+from pricing_platform.resources.dbt import DbtResource
 from tests.conftest import TEMPLATE_DB
 from tests.support.factories import click_row, insert_click_rows
 from tests.support.servers import PostgresProcess
@@ -168,18 +168,15 @@ def analytics_db(postgres: PostgresProcess, tmp_path_factory: pytest.TempPathFac
         seed_stock(conn, now)
         seed_market(conn, now)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        run_cycle(conn, PricingRules())
+        run_cycle(conn, PricingRules.defaults())
     target = tmp_path_factory.mktemp("dbt-target")
-    built = dbt_project.run_dbt(
-        ["run", "--select", "path:models/staging", "pricing_analysis", "--target-path", str(target)],
-        Settings(database_url=conninfo),  # type: ignore[arg-type]
-        check=False,
-        capture=True,
+    built = DbtResource.from_settings(Settings(database_url=conninfo)).run(  # type: ignore[arg-type]
+        ["run", "--select", "path:models/staging pricing_analysis", "--target-path", str(target)]
     )
-    assert built.returncode == 0, built.stdout[-4000:]
+    assert built.returncode == 0, built.output[-4000:]
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            analytics_assets, resources={"postgres": PostgresResource(conninfo=conninfo)}, instance=instance
+            analytics_assets, resources=build_resources(Settings(database_url=conninfo)), instance=instance
         )
         yield Seeded(conninfo, hour, result)
 
@@ -361,7 +358,7 @@ def test_rematerialising_replaces_the_tables_rather_than_appending(analytics_db:
     before = rows(db, tables.ANALYTICS_STOCKOUT_RISK, "product_id")
     with dg.instance_for_test() as instance:
         again = dg.materialize(
-            analytics_assets, resources={"postgres": PostgresResource(conninfo=db)}, instance=instance
+            analytics_assets, resources=build_resources(Settings(database_url=db)), instance=instance
         )
     assert again.success
     after = rows(db, tables.ANALYTICS_STOCKOUT_RISK, "product_id")
@@ -388,7 +385,7 @@ def test_a_failed_replace_leaves_every_table_as_it_was(analytics_db: Seeded) -> 
 def test_analytics_fail_with_what_to_do_before_dbt_has_built_its_models(database: str) -> None:
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [analytics_assets[0]], resources={"postgres": PostgresResource(conninfo=database)},
+            [analytics_assets[0]], resources=build_resources(Settings(database_url=database)),
             instance=instance, raise_on_error=False,
         )  # fmt: skip
     assert not result.success
@@ -400,16 +397,13 @@ def test_analytics_fail_with_what_to_do_before_dbt_has_built_its_models(database
 def test_analytics_on_a_database_without_events_write_empty_or_zero_tables(
     database: str, tmp_path: Path
 ) -> None:
-    built = dbt_project.run_dbt(
-        ["run", "--select", "path:models/staging", "pricing_analysis", "--target-path", str(tmp_path)],
-        Settings(database_url=database),  # type: ignore[arg-type]
-        check=False,
-        capture=True,
+    built = DbtResource.from_settings(Settings(database_url=database)).run(  # type: ignore[arg-type]
+        ["run", "--select", "path:models/staging pricing_analysis", "--target-path", str(tmp_path)]
     )
-    assert built.returncode == 0, built.stdout[-4000:]
+    assert built.returncode == 0, built.output[-4000:]
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            analytics_assets, resources={"postgres": PostgresResource(conninfo=database)}, instance=instance
+            analytics_assets, resources=build_resources(Settings(database_url=database)), instance=instance
         )
     assert result.success
     counts = {}
@@ -437,7 +431,7 @@ def test_analytics_on_a_database_without_events_write_empty_or_zero_tables(
 def test_job_and_schedule_cover_the_four_assets_every_15_minutes() -> None:
     defs = dg.Definitions(
         assets=analytics_assets, jobs=[analytics_job], schedules=[analytics_schedule],
-        resources={"postgres": PostgresResource(conninfo="postgresql://unused")},
+        resources=build_resources(default_settings()),
     )  # fmt: skip
     job = defs.resolve_job_def(analytics_job.name)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
@@ -473,7 +467,7 @@ def test_cli_writes_the_notebooks_without_executing(tmp_path: Path, monkeypatch:
     from typer.testing import CliRunner
 
     from pricing_platform.cli import app
-    from pricing_platform.settings import get_settings
+    from pricing_platform.core.settings import get_settings
 
     monkeypatch.setenv("NOTEBOOKS_DIR", str(tmp_path / "out"))
     get_settings.cache_clear()

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from pricing_platform.assets.pricing import pricing_recommendations, pricing_schedule
-from pricing_platform.resources import PostgresResource
+from pricing_platform.core.settings import Settings
+from pricing_platform.resources import build_resources
 from pricing_platform.sensors.raw_tables import observe_raw_tables
-from pricing_platform.settings import Settings
 
 pytestmark = pytest.mark.integration
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json"
@@ -80,7 +80,7 @@ def seed_market(conninfo: str) -> None:
 def test_pricing_asset_materialises_expected_decisions(settings: Settings) -> None:
     db = settings.database_conninfo
     seed_market(db)
-    resources = {"postgres": PostgresResource(conninfo=db)}
+    resources = build_resources(settings)
     first = dg.materialize([pricing_recommendations], resources=resources)
     assert first.success
     metadata = first.asset_materializations_for_node("pricing_recommendations")[0].metadata
@@ -130,27 +130,19 @@ def test_raw_table_sensor_reports_each_new_commit_once(settings: Settings) -> No
             "(%s, 'raw.clickstream', 0, 42), (%s, 'raw.competitor_prices', 1, 7)",
             (f"{settings.kafka_group_prefix}-clickstream", f"{settings.kafka_group_prefix}-competitor"),
         )
-    resources = {"postgres": PostgresResource(conninfo=db)}
-    os.environ["KAFKA_GROUP_PREFIX"] = settings.kafka_group_prefix
-    try:
-        from pricing_platform.settings import get_settings
-
-        get_settings.cache_clear()
-        with dg.build_sensor_context(resources=resources) as context:
-            first = observe_raw_tables(context)
-        reported = sorted(e.asset_key.to_user_string() for e in first.asset_events)
-        assert reported == [
-            "clickstream_events",
-            "competitor_prices",
-            "competitor_prices_latest",
-            "product_metrics",
-        ]
-        with dg.build_sensor_context(resources=resources, cursor=first.cursor) as context:
-            again = observe_raw_tables(context)
-        assert again.asset_events == [], "nothing new committed: nothing reported"
-    finally:
-        del os.environ["KAFKA_GROUP_PREFIX"]
-        get_settings.cache_clear()
+    resources = build_resources(settings)
+    with dg.build_sensor_context(resources=resources) as context:
+        first = observe_raw_tables(context)
+    reported = sorted(e.asset_key.to_user_string() for e in first.asset_events)
+    assert reported == [
+        "clickstream_events",
+        "competitor_prices",
+        "competitor_prices_latest",
+        "product_metrics",
+    ]
+    with dg.build_sensor_context(resources=resources, cursor=first.cursor) as context:
+        again = observe_raw_tables(context)
+    assert again.asset_events == [], "nothing new committed: nothing reported"
 
 
 def test_marts_schedule_waits_while_a_blocking_recommendation_check_fails() -> None:

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pricing_platform.core import roles, tables
+from pricing_platform.core.settings import Settings
 from pricing_platform.dashboard import approvals
-from pricing_platform.db import roles, tables
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
-from pricing_platform.settings import Settings
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration

@@ -14,12 +14,12 @@ import dagster as dg
 import psycopg
 import pytest
 
-from pricing_platform import dbt as dbt_project
-from pricing_platform.catalog import PRODUCTS_BY_ID
+from pricing_platform.core.catalog import PRODUCTS_BY_ID
+from pricing_platform.core.settings import Settings, default_settings
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
-from pricing_platform.resources import PostgresResource
-from pricing_platform.settings import Settings
+from pricing_platform.resources import build_resources
+from pricing_platform.resources.dbt import DbtResource
 from tests.support.factories import click_row, insert_click_rows
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ MODELS = {
 @pytest.fixture(scope="module")
 def manifest() -> Iterator[dict]:
     """The install step: regenerate the catalog macros and `dbt parse` (no database needed)."""
-    path = dbt_project.prepare()
+    path = DbtResource.from_settings(default_settings()).prepare()
     yield json.loads(path.read_text())
 
 
@@ -140,14 +140,14 @@ def test_dbt_build_on_real_rows_passes_every_test_and_fills_the_marts(
         times = seed_clicks(conn, start)
         seed_movements(conn, start)
         seed_market(conn, now)
-    rules = PricingRules()
+    rules = PricingRules.defaults()
     with psycopg.connect(db, autocommit=True) as conn:
         run_cycle(conn, rules)
         latest_cycle = run_cycle(conn, rules).cycle_id  # the analysis must join this one
 
     target = tmp_path / "target"
-    result = dbt_project.run_dbt(["build", "--target-path", str(target)], settings, check=False, capture=True)
-    assert result.returncode == 0, result.stdout[-4000:]
+    result = DbtResource.from_settings(settings).run(["build", "--target-path", str(target)])
+    assert result.returncode == 0, result.output[-4000:]
     results = json.loads((target / "run_results.json").read_text())["results"]
     built = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
     assert built == MODELS
@@ -251,11 +251,8 @@ def test_dbt_build_on_real_rows_passes_every_test_and_fills_the_marts(
             "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, device_type, "
             "event_time) VALUES (gen_random_uuid(), 'U9', gen_random_uuid(), 'page_view', 'smart_tv', now())"
         )
-    broken = dbt_project.run_dbt(
-        ["test", "--select", "stg_clickstream", "--target-path", str(target)],
-        settings,
-        check=False,
-        capture=True,
+    broken = DbtResource.from_settings(settings).run(
+        ["test", "--select", "stg_clickstream", "--target-path", str(target)]
     )
     assert broken.returncode != 0
     failed = [
@@ -270,7 +267,6 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
     settings: Settings, manifest: dict
 ) -> None:
     from pricing_platform.assets.dbt import (
-        build_dbt_resource,
         dbt_marts_job,
         dbt_marts_schedule,
         pricing_dbt_models,
@@ -301,7 +297,7 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
         assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models],
         jobs=[dbt_marts_job],
         schedules=[dbt_marts_schedule],
-        resources={"postgres": PostgresResource.from_settings(settings), "dbt": build_dbt_resource(settings)},
+        resources={**build_resources(settings), "dbt": DbtResource.from_settings(settings)},
     )
     graph = defs.resolve_asset_graph()
     defined = {spec.key for spec in raw_table_specs()} | {pricing_recommendations.key}
@@ -314,7 +310,7 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
     manifest_tests = [n for n in manifest["nodes"] if n.startswith("test.")]
     assert len(list(pricing_dbt_models.check_specs)) == len(manifest_tests)
 
-    result = dg.materialize([pricing_dbt_models], resources={"dbt": build_dbt_resource(settings)})
+    result = dg.materialize([pricing_dbt_models], resources={"dbt": DbtResource.from_settings(settings)})
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == MODELS
@@ -333,7 +329,7 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
 
 
 def test_dbt_docs_generate(settings: Settings, manifest: dict, tmp_path: Path) -> None:
-    index = dbt_project.docs(settings, target_path=tmp_path)
+    index = DbtResource.from_settings(settings).docs(target_path=tmp_path)
     assert index.exists()
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     sources = {node["metadata"]["name"]: node for node in catalog["sources"].values()}

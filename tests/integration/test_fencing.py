@@ -8,8 +8,8 @@ import pytest
 from ingest_workers.batch import Batch
 from ingest_workers.offsets import Fenced, advance, load_positions
 from ingest_workers.worker import IngestWorker
-from pricing_platform.catalog import TOPICS, Stream
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.settings import Settings
 from tests.support.factories import click
 from tests.support.workers import scalar
 

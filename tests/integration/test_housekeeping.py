@@ -5,8 +5,9 @@ import dagster as dg
 import psycopg
 import pytest
 
-from pricing_platform.maintenance import housekeeping_job
-from pricing_platform.resources import PostgresResource
+from pricing_platform.assets.housekeeping import housekeeping_job
+from pricing_platform.core.settings import default_settings
+from pricing_platform.resources import build_resources
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,8 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
         )
     with dg.instance_for_test() as instance:
         result = housekeeping_job.execute_in_process(
-            resources={"postgres": PostgresResource(conninfo=database)}, instance=instance
+            resources=build_resources(default_settings().model_copy(update={"database_url": database})),
+            instance=instance,
         )
         assert result.success
         assert result.output_for_node("purge_operational_rows") == {"ingest_throughput": 1, "alerts": 1}

@@ -15,9 +15,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from pricing_platform.catalog import COMPETITORS, INITIAL_STOCK, PRODUCTS, TOPICS, WAREHOUSES, Stream
-from pricing_platform.events import ClickstreamEvent
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import COMPETITORS, INITIAL_STOCK, PRODUCTS, TOPICS, WAREHOUSES, Stream
+from pricing_platform.core.events import ClickstreamEvent
+from pricing_platform.core.settings import Settings
 from tests.support.factories import (
     CLICK_TOPIC,
     COMPETITOR_TOPIC,

@@ -18,14 +18,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pricing_platform.assets.lake import build_lake_schedule, lake_assets, lake_export_job, lake_partitions
+from pricing_platform.assets.lake import lake_assets, lake_export_job, lake_partitions, lake_schedule
+from pricing_platform.core.settings import Settings
 from pricing_platform.lake.export import export_day
 from pricing_platform.lake.query import query_lake
 from pricing_platform.lake.storage import LakeStorage
 from pricing_platform.lake.streams import STREAMS
-from pricing_platform.resources.lake import LakeResource
-from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import Settings
+from pricing_platform.resources import build_resources
 from tests.support.servers import free_port, wait_port
 
 pytestmark = pytest.mark.integration
@@ -234,10 +233,7 @@ def test_dagster_asset_materialises_a_partition_and_schedule_requests_recent_day
     lake_settings: Settings,
 ) -> None:
     seed(lake_settings.database_conninfo)
-    resources = {
-        "postgres": PostgresResource(conninfo=lake_settings.database_conninfo),
-        "lake": LakeResource.from_settings(lake_settings),
-    }
+    resources = build_resources(lake_settings.model_copy(update={"lake_recent_days": 2}))
     clickstream = next(a for a in lake_assets if a.key == dg.AssetKey(["lake", "clickstream"]))
     # An instance of the test's own: an ephemeral one would be built from Dagster's process-wide load
     # context, which temporary instances of earlier tests leave pointing at nothing.
@@ -255,7 +251,7 @@ def test_dagster_asset_materialises_a_partition_and_schedule_requests_recent_day
     assert metadata["duration_s"].value >= 0
     assert keys(lake_settings) == ["warehouse/clickstream/date=2026-11-24/part-00000.parquet"]
 
-    schedule = build_lake_schedule(lake_settings.model_copy(update={"lake_recent_days": 2}))
+    schedule = lake_schedule
     # A fresh instance: building a repository reads the current instance, which earlier tests' temporary
     # instances must not leak into.
     with dg.instance_for_test() as instance:
@@ -266,6 +262,7 @@ def test_dagster_asset_materialises_a_partition_and_schedule_requests_recent_day
             instance=instance,
             scheduled_execution_time=datetime(2026, 11, 26, 7, 10, tzinfo=UTC),
             repository_def=repository,
+            resources=resources,
         )
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-11-25", "2026-11-26"]

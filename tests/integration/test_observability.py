@@ -19,15 +19,15 @@ import yaml
 
 from pricing_platform.assets.lake import lake_assets
 from pricing_platform.assets.pricing import pricing_recommendations
-from pricing_platform.catalog import Stream
-from pricing_platform.db import tables
+from pricing_platform.assets.quality import quality_checks
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import Stream
+from pricing_platform.core.settings import Settings
 from pricing_platform.observability import grafana, prometheus
 from pricing_platform.observability.promql import POSTGRES_EXPORTER_METRICS
-from pricing_platform.quality.assets import quality_checks
 from pricing_platform.quality.checks import checks_for
+from pricing_platform.resources import build_resources
 from pricing_platform.resources.lake import LakeResource
-from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import Settings, get_settings
 from tests.integration.test_dagster import seed_market
 from tests.support.factories import CLICK_TOPIC, click, message
 from tests.support.monitoring import ServerProcess, http_text, prometheus_api, sample_lines, sample_value
@@ -48,15 +48,6 @@ def pushgateway(artifacts_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     ).start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def pushing(pushgateway: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
-    """The Dagster ops read get_settings(): point PUSHGATEWAY_URL at the test's gateway."""
-    monkeypatch.setenv("PUSHGATEWAY_URL", pushgateway.url)
-    get_settings.cache_clear()
-    yield pushgateway
-    get_settings.cache_clear()
 
 
 def _substitute_grafana_variables(expr: str) -> str:
@@ -162,8 +153,11 @@ def _pushed(pushgateway: ServerProcess) -> str:
 
 
 def test_a_pricing_cycle_its_checks_and_a_lake_export_push_their_metrics(
-    settings: Settings, pushing: ServerProcess, tmp_path: Path
+    settings: Settings, pushgateway: ServerProcess, tmp_path: Path
 ) -> None:
+    pushing = pushgateway
+    # The Dagster runs push through their Pushgateway resource: point it at the test's gateway.
+    settings = settings.model_copy(update={"pushgateway_url": pushgateway.url})
     db = settings.database_conninfo
     seed_market(db)
     with psycopg.connect(db) as conn:
@@ -172,7 +166,7 @@ def test_a_pricing_cycle_its_checks_and_a_lake_export_push_their_metrics(
             "INSERT INTO alerts (condition_key, kind, severity, title) "
             "VALUES ('k1', 'stock', 'critical', 'P001 out of stock')"
         )
-    resources = {"postgres": PostgresResource(conninfo=db)}
+    resources = build_resources(settings)
     pricing_checks = [
         d
         for d in quality_checks
@@ -224,20 +218,14 @@ def test_a_pricing_cycle_its_checks_and_a_lake_export_push_their_metrics(
 
 
 def test_an_unreachable_pushgateway_never_fails_the_cycle(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("PUSHGATEWAY_URL", f"http://127.0.0.1:{free_port()}")
-    get_settings.cache_clear()
-    try:
-        seed_market(settings.database_conninfo)
-        with caplog.at_level(logging.WARNING), dg.instance_for_test() as instance:
-            result = dg.materialize(
-                [pricing_recommendations],
-                resources={"postgres": PostgresResource(conninfo=settings.database_conninfo)},
-                instance=instance,
-            )
-    finally:
-        get_settings.cache_clear()
+    unreachable = settings.model_copy(update={"pushgateway_url": f"http://127.0.0.1:{free_port()}"})
+    seed_market(settings.database_conninfo)
+    with caplog.at_level(logging.WARNING), dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [pricing_recommendations], resources=build_resources(unreachable), instance=instance
+        )
     assert result.success
     with psycopg.connect(settings.database_conninfo) as conn:
         assert conn.execute("SELECT count(*) FROM pricing_recommendations").fetchone() == (4,)

@@ -7,7 +7,7 @@ the raw-table check job on an ephemeral instance) and through the `quality` comm
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,25 +23,25 @@ from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import advance
 from ingest_workers.sinks import ClickstreamSink, CompetitorSink, InventorySink
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
-from pricing_platform.assets.raw_tables import raw_table_specs
-from pricing_platform.catalog import PRODUCTS_BY_ID, TOPICS, Stream, consumer_group
-from pricing_platform.db import tables
-from pricing_platform.events import ClickstreamEvent
-from pricing_platform.pricing import cycle
-from pricing_platform.pricing.cycle import run_cycle
-from pricing_platform.pricing.rules import PricingRules
-from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, run_all_checks
-from pricing_platform.quality.assets import (
+from pricing_platform.assets.quality import (
     RAW_CHECKED_ASSETS,
     quality_checks,
     quality_checks_job,
     quality_checks_schedule,
 )
+from pricing_platform.assets.raw_tables import raw_table_specs
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import PRODUCTS_BY_ID, TOPICS, Stream, consumer_group
+from pricing_platform.core.events import ClickstreamEvent
+from pricing_platform.core.settings import Settings
+from pricing_platform.pricing import cycle
+from pricing_platform.pricing.cycle import run_cycle
+from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, Thresholds, run_checks
 from pricing_platform.quality.checks import checks_for
 from pricing_platform.quality.cli import quality_command
-from pricing_platform.resources import PostgresResource, build_resources
-from pricing_platform.sensors.quality import quality_sensor
-from pricing_platform.settings import Settings, get_settings
+from pricing_platform.resources import build_resources
+from pricing_platform.sensors.alerts import quality_sensor
 from tests.support import factories as f
 
 DEAD_LETTER_LIMIT = Settings.model_fields["quality_dead_letter_max_per_hour"].default
@@ -418,7 +418,7 @@ def test_every_check_has_a_failure_case() -> None:
 def test_clean_data_passes_every_check(settings: Settings) -> None:
     seed_clean(settings)
     with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
-        outcomes = outcomes_by_name(run_all_checks(conn, settings))
+        outcomes = outcomes_by_name(run_checks(conn, Thresholds.from_settings(settings), CHECKS))
     assert list(outcomes) == [c.name for c in CHECKS]
     for name in CHECKS_BY_NAME:
         outcome = outcomes[name]
@@ -435,7 +435,7 @@ def test_one_bad_row_fails_its_check_and_only_related_ones(settings: Settings, c
     with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
         returned = case.apply(conn)
         mention = case.mention or str(returned)
-        outcomes = outcomes_by_name(run_all_checks(conn, settings))
+        outcomes = outcomes_by_name(run_checks(conn, Thresholds.from_settings(settings), CHECKS))
     failed = {name for name, o in outcomes.items() if not o.passed}
     assert failed == {case.check} | case.also_fails, {n: outcomes[n].summary for n in failed}
     outcome = outcomes[case.check]
@@ -449,7 +449,7 @@ def test_a_query_that_cannot_run_fails_its_check_and_the_others_still_run(settin
     seed_clean(settings)
     with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
         conn.execute("ALTER TABLE inventory_state RENAME COLUMN current_stock TO stock")  # schema drift
-        outcomes = outcomes_by_name(run_all_checks(conn, settings))
+        outcomes = outcomes_by_name(run_checks(conn, Thresholds.from_settings(settings), CHECKS))
     broken = {n for n, o in outcomes.items() if o.error is not None}
     assert broken == {
         "inventory_stock_not_negative",
@@ -461,15 +461,6 @@ def test_a_query_that_cannot_run_fails_its_check_and_the_others_still_run(settin
 
 
 # --- through Dagster --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def dagster_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The Dagster ops read get_settings(): point its consumer-group prefix at this test's."""
-    monkeypatch.setenv("KAFKA_GROUP_PREFIX", settings.kafka_group_prefix)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -486,10 +477,11 @@ def pricing_report() -> None:
 
 
 def test_blocking_pricing_checks_gate_downstream_assets(
-    dagster_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed_clean(dagster_settings)
-    resources = {"postgres": PostgresResource(conninfo=dagster_settings.database_conninfo)}
+    seed_clean(settings)
+    # The resources carry this test's settings (its consumer-group prefix among them).
+    resources = build_resources(settings)
     pricing_checks = [d for d in quality_checks if tables.PRICING_RECOMMENDATIONS in
                       {k.asset_key.to_user_string() for k in d.check_keys}]  # fmt: skip
     assert len(pricing_checks) == 1
@@ -539,10 +531,7 @@ def registered_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-def test_scheduled_jobs_run_the_checks_in_process_and_failures_raise_alerts(
-    dagster_settings: Settings,
-) -> None:
-    settings = dagster_settings
+def test_scheduled_jobs_run_the_checks_in_process_and_failures_raise_alerts(settings: Settings) -> None:
     seed_clean(settings)
     defs = registered_definitions(settings)
     raw_names = {c.name for a in RAW_CHECKED_ASSETS for c in checks_for(a)}
@@ -605,7 +594,11 @@ def test_quality_command_prints_the_table_and_exits_0_or_1(
         insert_click(conn, device="smart_tv")
     assert quality_command(True, settings=settings) == 1
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("│ clickstream_valid_device_types "))
+    row = next(
+        line
+        for line in out.splitlines()
+        if line.startswith("│") and " clickstream_valid_device_types " in line
+    )
     assert re.search(r"FAIL.*\b1\b", row), row
     assert "smart_tv" in out, "failures show their sample"
     assert "offending_count" in out and "device_type = ANY" in out, "--verbose shows each query"

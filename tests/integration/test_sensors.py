@@ -19,11 +19,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from pricing_platform.core.settings import Settings
 from pricing_platform.resources import build_resources
-from pricing_platform.sensors.quality import quality_sensor
-from pricing_platform.sensors.stock import stock_out_sensor
-from pricing_platform.sensors.undercut import competitor_undercut_sensor
-from pricing_platform.settings import Settings
+from pricing_platform.sensors.alerts import competitor_undercut_sensor, quality_sensor, stock_out_sensor
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration

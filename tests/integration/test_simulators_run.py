@@ -23,9 +23,15 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from prometheus_client import REGISTRY
 
-from pricing_platform.catalog import COMPETITORS, PRODUCTS, TOPICS, WAREHOUSES, Stream
-from pricing_platform.events import DECODERS, ClickstreamEvent, CompetitorPriceEvent, Event, InventoryEvent
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import COMPETITORS, PRODUCTS, TOPICS, WAREHOUSES, Stream
+from pricing_platform.core.events import (
+    DECODERS,
+    ClickstreamEvent,
+    CompetitorPriceEvent,
+    Event,
+    InventoryEvent,
+)
+from pricing_platform.core.settings import Settings
 from pricing_platform.simulators import contract_violation_of
 from pricing_platform.simulators.run import BATCH, run_simulators
 from tests.support.servers import free_port

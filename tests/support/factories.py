@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import psycopg
 
-from pricing_platform.catalog import PRODUCTS_BY_ID, TOPICS, Stream
-from pricing_platform.events import ENCODER, ClickstreamEvent, CompetitorPriceEvent, InventoryEvent
+from pricing_platform.core.catalog import PRODUCTS_BY_ID, TOPICS, Stream
+from pricing_platform.core.events import ENCODER, ClickstreamEvent, CompetitorPriceEvent, InventoryEvent
 
 CLICK_TOPIC = TOPICS[Stream.CLICKSTREAM].name
 INVENTORY_TOPIC = TOPICS[Stream.INVENTORY].name

@@ -12,13 +12,13 @@ import dagster as dg
 import psycopg
 
 from ingest_workers.sinks import SINKS
-from pricing_platform import dbt as dbt_project
 from pricing_platform.assets.analytics import analytics_assets
-from pricing_platform.catalog import COMPETITORS, PRODUCTS_BY_ID, Stream
+from pricing_platform.core.catalog import COMPETITORS, PRODUCTS_BY_ID, Stream
+from pricing_platform.core.settings import Settings
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
-from pricing_platform.resources import PostgresResource
-from pricing_platform.settings import Settings
+from pricing_platform.resources import build_resources
+from pricing_platform.resources.dbt import DbtResource
 from pricing_platform.simulators.simulation import Simulation
 from pricing_platform.simulators.world import stepping_clock
 from tests.conftest import TEMPLATE_DB
@@ -100,10 +100,9 @@ def build_shop(postgres: PostgresProcess) -> str:
         ).fetchall()
         promote(conn, tuple(row[0] for row in quiet), discount=0.3)
         run_cycle(conn, PricingRules.from_settings(settings))
-    dbt_project.run_dbt(["run", "--quiet"], settings)
+    built = DbtResource.from_settings(settings).run(["run", "--quiet"])
+    assert built.returncode == 0, built.output[-4000:]
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            analytics_assets, resources={"postgres": PostgresResource(conninfo=conninfo)}, instance=instance
-        )
+        result = dg.materialize(analytics_assets, resources=build_resources(settings), instance=instance)
     assert result.success
     return conninfo

@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 from confluent_kafka import Producer
 
-from pricing_platform.catalog import Stream
-from pricing_platform.settings import Settings
+from pricing_platform.core.catalog import Stream
+from pricing_platform.core.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

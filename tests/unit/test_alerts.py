@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pricing_platform.alerts import Alert, SyncResult, slack_payload
+from pricing_platform.alerting.store import Alert, SyncResult
+from pricing_platform.alerting.webhook import slack_payload
 
 
 def stock_out() -> Alert:

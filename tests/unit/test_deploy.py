@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pricing_platform.catalog import TOPICS, Stream
-from pricing_platform.db import roles
-from pricing_platform.settings import Settings
+from pricing_platform.core import roles
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -428,6 +428,27 @@ def test_dagster_instance_config_is_valid_and_stores_in_postgres(
     storage = [v.split(":")[1] for v in service("dagster-daemon")["volumes"] if not v.startswith("./")]
     assert PurePosixPath(config["compute_logs"]["config"]["base_dir"]).is_relative_to(storage[0])
     assert PurePosixPath(storage[0]).is_relative_to(home)
+
+
+def test_the_local_stack_uses_the_deployment_instance_config_with_local_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+
+    from pricing_platform.localstack.stack import dagster_instance_yaml
+
+    deployed = yaml.safe_load((DEPLOY / "dagster" / "dagster.yaml").read_text())
+    local_text = dagster_instance_yaml(tmp_path)
+    local = yaml.safe_load(local_text)
+    assert local["compute_logs"]["config"]["base_dir"] == str(tmp_path / "storage" / "compute_logs")
+    assert local["local_artifact_storage"]["config"]["base_dir"] == str(tmp_path / "storage")
+    for key in ("compute_logs", "local_artifact_storage"):
+        local[key]["config"].pop("base_dir")
+        deployed[key]["config"].pop("base_dir")
+    assert local == deployed, "only the storage paths differ"
+    (tmp_path / "dagster.yaml").write_text(local_text)
+    monkeypatch.setenv("DAGSTER_DATABASE_URL", "postgresql://pricing@127.0.0.1:55432/dagster")
+    dagster_instance_config(str(tmp_path))  # raises on anything the schema rejects
 
 
 def test_dagster_workspace_loads_the_platform_definitions() -> None:

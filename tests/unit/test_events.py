@@ -8,8 +8,8 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from pricing_platform import catalog
-from pricing_platform.events import (
+from pricing_platform.core import catalog
+from pricing_platform.core.events import (
     DECODERS,
     ENCODER,
     ClickstreamEvent,

@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.localstack import stack
 from pricing_platform.observability import grafana, prometheus
-from pricing_platform.observability.metrics import Push, exported_metric_names, push_all, pushed_registries
+from pricing_platform.observability.metrics import (
+    Push,
+    Pushgateway,
+    exported_metric_names,
+    push_all,
+    pushed_registries,
+)
 from pricing_platform.observability.promql import metric_names, unknown_metrics
-from pricing_platform.settings import PROJECT_ROOT, Settings
 from tests.support.servers import free_port
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -105,15 +111,15 @@ def test_every_pushed_metric_is_a_gauge() -> None:
 
 
 def test_without_a_pushgateway_url_nothing_is_pushed() -> None:
-    assert push_all(Settings(_env_file=None, pushgateway_url=None), []) is False  # type: ignore[call-arg]
+    assert push_all(Pushgateway(url=None, timeout_s=5.0), []) is False
 
 
 def test_an_unreachable_pushgateway_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(_env_file=None, pushgateway_url=f"http://127.0.0.1:{free_port()}")  # type: ignore[call-arg]
+    gateway = Pushgateway(url=f"http://127.0.0.1:{free_port()}", timeout_s=5.0)
     registries = pushed_registries()
     pushes = [Push("a", {}, registries[0]), Push("b", {}, registries[1])]
     with caplog.at_level(logging.WARNING):
-        assert push_all(settings, pushes) is False
+        assert push_all(gateway, pushes) is False
     warnings = [r for r in caplog.records if "Pushgateway" in r.getMessage()]
     assert len(warnings) == 1, "the second push is skipped after the first failure"
     assert "job a" in warnings[0].getMessage()

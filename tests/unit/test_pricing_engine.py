@@ -10,9 +10,9 @@ from pricing_platform.pricing.engine import INPUT_COLUMNS, columns_from_rows, de
 from pricing_platform.pricing.rules import PricingRules
 
 RULES = (
-    PricingRules()
+    PricingRules.defaults()
 )  # lower > 10 % & velocity < 2; raise < −10 % & velocity ≥ 5; step 10 %; margin 5 %; .99
-NO_ENDING = PricingRules(price_ending=None)
+NO_ENDING = PricingRules.defaults().model_copy(update={"price_ending": None})
 
 
 def product(
@@ -74,7 +74,8 @@ def test_with_default_rules_every_move_is_bound_by_the_step() -> None:
     assert raised["guardrail"] == "max_step"
 
 
-WIDE_STEP = PricingRules(price_ending=None, max_step_pct=20)
+WIDE_STEP = PricingRules.defaults().model_copy(update={"price_ending": None, "max_step_pct": 20})
+STEP_20 = PricingRules.defaults().model_copy(update={"max_step_pct": 20})
 
 
 def test_target_is_99_percent_of_the_competitor_average() -> None:
@@ -107,14 +108,14 @@ def test_max_step_guardrail_is_recorded_in_the_reason() -> None:
 
 
 def test_price_ending_rounds_down_to_99_cents() -> None:
-    decided = one(PricingRules(max_step_pct=20), current=100.0, avg=90.5)  # target 89.60 → 88.99
+    decided = one(STEP_20, current=100.0, avg=90.5)  # target 89.60 → 88.99
     assert decided["recommended_price"] == pytest.approx(88.99)
     assert decided["guardrail"] == "price_ending"
 
 
 def test_margin_floor_wins_over_the_target() -> None:
     # cost 85 → floor 89.25 → 89.99 with the ending; target 0.99 × 88 = 87.12 → 86.99
-    decided = one(PricingRules(max_step_pct=20), current=100.0, avg=88.0, cost=85.0)
+    decided = one(STEP_20, current=100.0, avg=88.0, cost=85.0)
     assert decided["recommendation"] == "lower"
     assert decided["recommended_price"] == pytest.approx(89.99)
     assert decided["guardrail"] == "min_margin"

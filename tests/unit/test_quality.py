@@ -3,6 +3,7 @@ placeholders are exactly its parameters, thresholds come from the settings, outc
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -11,12 +12,9 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
+from rich.console import Console
 
-from pricing_platform import catalog
-from pricing_platform.assets.raw_tables import raw_table_specs
-from pricing_platform.db import tables
-from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, Severity, Thresholds
-from pricing_platform.quality.assets import (
+from pricing_platform.assets.quality import (
     RAW_CHECKED_ASSETS,
     build_asset_checks,
     check_result,
@@ -24,12 +22,13 @@ from pricing_platform.quality.assets import (
     quality_checks_job,
     quality_checks_schedule,
 )
-from pricing_platform.quality.checks import (
-    SAMPLE_ROWS,
-    guarded_assets,
-)
-from pricing_platform.quality.runner import format_value
-from pricing_platform.settings import Settings
+from pricing_platform.assets.raw_tables import raw_table_specs
+from pricing_platform.core import catalog, tables
+from pricing_platform.core.settings import Settings
+from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, Severity, Thresholds
+from pricing_platform.quality.checks import guarded_assets
+from pricing_platform.quality.cli import outcomes_table
+from pricing_platform.quality.framework import SAMPLE_ROWS, format_value
 
 # The assertions the platform asked for, each by its check.
 REQUIRED = {
@@ -193,3 +192,21 @@ def test_summary_and_dagster_result() -> None:
 def test_the_cli_path_does_not_import_dagster() -> None:
     code = "import sys, pricing_platform.quality.cli; sys.exit('dagster' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_results_table_shows_status_and_count_of_every_check_at_80_columns() -> None:
+    outcomes = [
+        outcome(check=c, passed=True, offending_count=0, sample=())
+        if c.name != "competitor_latest_matches_newest_observation"
+        else outcome(check=c, passed=False, offending_count=7)
+        for c in CHECKS
+    ]
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    console.print(outcomes_table(outcomes))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if re.match(r"^│ (PASS|FAIL|ERROR) ", line)]
+    assert len(rows) == len(CHECKS), "one row per check, its status visible"
+    assert all(re.match(r"^│ PASS +│ (ERROR|WARN) +│ +0 │", row) for row in rows if "PASS" in row[:8])
+    [failed] = [row for row in rows if row.startswith("│ FAIL")]
+    assert re.match(r"^│ FAIL +│ ERROR +│ +7 │ competitor_latest_", failed), failed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pricing_platform.settings import Settings
+from pricing_platform.core.settings import Settings
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 

@@ -18,15 +18,15 @@ from typing import Any, TypeVar, cast
 import msgspec
 import pytest
 
-from pricing_platform.catalog import CENT, INITIAL_STOCK, PRODUCTS_BY_ID, WAREHOUSES, Stream
-from pricing_platform.events import (
+from pricing_platform.core.catalog import CENT, INITIAL_STOCK, PRODUCTS_BY_ID, WAREHOUSES, Stream
+from pricing_platform.core.events import (
     DECODERS,
     ENCODER,
     ClickstreamEvent,
     CompetitorPriceEvent,
     InventoryEvent,
 )
-from pricing_platform.settings import Settings
+from pricing_platform.core.settings import Settings
 from pricing_platform.simulators import (
     ClickstreamGenerator,
     CompetitorPriceGenerator,

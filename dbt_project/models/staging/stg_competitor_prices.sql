@@ -16,5 +16,5 @@ select
     price_difference_pct,
     event_time as observed_at,
     extract(epoch from now() - event_time)::integer as age_s,
-    now() - event_time <= make_interval(secs => {{ env_var('PRICING_STALENESS_S', '21600') }}) as is_fresh
+    now() - event_time <= make_interval(secs => {{ var('pricing_staleness_s') }}) as is_fresh
 from source

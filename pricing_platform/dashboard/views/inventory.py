@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pricing_platform.catalog import WAREHOUSES
+from pricing_platform.core.catalog import WAREHOUSES
 from pricing_platform.dashboard import ui
 
 ui.header("Inventory", "Stock on hand per warehouse; hours until stock-out at the recent rate of sale.")

@@ -3,7 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
-from pricing_platform.catalog import Stream
+from pricing_platform.core.catalog import Stream
 from pricing_platform.dashboard import ui
 
 ui.header(

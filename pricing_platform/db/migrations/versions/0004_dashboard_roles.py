@@ -6,7 +6,7 @@
   workers in each batch's transaction, so "events per minute" never scans an event table.
 - competitor_prices gets a (product_id, event_time) index for one product's recent price history.
 
-Role names are literals here (migrations are frozen in time); `pricing_platform/db/roles.py` holds the
+Role names are literals here (migrations are frozen in time); `pricing_platform/core/roles.py` holds the
 same names for the code, and a test checks they agree.
 
 Revision ID: 0004

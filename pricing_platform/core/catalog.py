@@ -88,6 +88,10 @@ PRODUCTS_BY_ID: Final[dict[str, Product]] = {p.product_id: p for p in PRODUCTS}
 WAREHOUSES: Final[tuple[str, ...]] = ("WH-LAGOS", "WH-ABUJA", "WH-PH")
 COMPETITORS: Final[tuple[str, ...]] = ("TechMart", "GadgetZone", "ElectroHub")
 
+# The funnel's bucket for sessions that never reached a product (page views only): the dbt mart and the
+# funnel analysis both use it.
+UNATTRIBUTED_CATEGORY: Final = "unattributed"
+
 # Stock each product × warehouse slot starts with when the database is first migrated.
 INITIAL_STOCK: Final[int] = 500
 
@@ -114,6 +118,6 @@ TOPICS: Final[dict[Stream, Topic]] = {
 }
 
 
-def consumer_group(stream: Stream, prefix: str = "pricing-ingest") -> str:
+def consumer_group(stream: Stream, prefix: str) -> str:
     """One consumer group per stream: workers of the same stream share its partitions."""
     return f"{prefix}-{stream.value}"

@@ -1,6 +1,6 @@
-"""The quality registry as Dagster asset checks: one `@multi_asset_check` per guarded table (one op, one
-connection, every check of that table, each selectable on its own), a job and a schedule for the checks of
-the worker-fed tables, and blocking checks on the pricing engine's output.
+"""The quality checks (pricing_platform/quality/) as Dagster asset checks: one `@multi_asset_check` per
+guarded table (one op, one connection, every check of that table, each selectable on its own), a job and a
+schedule for the checks of the worker-fed tables, and blocking checks on the pricing engine's output.
 
 - Checks on `pricing_recommendations` run with every materialisation of it (an asset job selecting an asset
   also selects its checks). Its ERROR checks are blocking: when one fails, the check step fails and every
@@ -17,20 +17,15 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from pricing_platform.db import tables
+from pricing_platform.assets.scheduling import asset_job, schedule
 from pricing_platform.observability.metrics import CheckMeasure, push_quality_checks
-from pricing_platform.quality.checks import QualityCheck, Severity, Thresholds, checks_for, guarded_assets
-from pricing_platform.quality.runner import CheckOutcome, run_check
+from pricing_platform.quality.checks import checks_for, guarded_assets
+from pricing_platform.quality.framework import CheckOutcome, QualityCheck, Severity, run_check
+from pricing_platform.resources.metrics import PushgatewayResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import get_settings
+from pricing_platform.resources.quality import QualityResource
 
-# Assets whose ERROR checks gate their downstream assets.
-BLOCKING_ASSETS = frozenset({tables.PRICING_RECOMMENDATIONS})
 DAGSTER_SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
-
-
-def is_blocking(check: QualityCheck) -> bool:
-    return check.asset in BLOCKING_ASSETS and check.severity is Severity.ERROR
 
 
 def check_key(check: QualityCheck) -> dg.AssetCheckKey:
@@ -83,7 +78,7 @@ def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
             name=check.name,
             asset=check.asset,
             description=check.description,
-            blocking=is_blocking(check),
+            blocking=check.blocking,
             metadata={"severity": check.severity.value}
             | ({"also_enforced_by": check.enforced_by} if check.enforced_by else {}),
         )
@@ -94,25 +89,27 @@ def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
         specs=specs,
         name=f"{asset}_quality_checks",
         can_subset=True,
-        description=f"Data-quality checks of {asset} (pricing_platform/quality/checks.py), one query each.",
+        description=f"Data-quality checks of {asset} (pricing_platform/quality/checks/{asset}.py), one "
+        "query each.",
     )
     def _quality_checks(
-        context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+        context: dg.AssetCheckExecutionContext,
+        postgres: PostgresResource,
+        quality: QualityResource,
+        pushgateway: PushgatewayResource,
     ) -> Iterator[dg.AssetCheckResult]:
         selected = context.selected_asset_check_keys
-        settings = get_settings()
-        thresholds = Thresholds.from_settings(settings)
         outcomes: list[CheckOutcome] = []
         with postgres.connect() as conn:
             for check in checks:
                 if check_key(check) not in selected:
                     continue
-                outcome = run_check(conn, check, thresholds)
+                outcome = run_check(conn, check, quality)
                 if not outcome.passed:
                     context.log.warning("%s [%s] failed: %s", check.name, check.severity, outcome.summary)
                 outcomes.append(outcome)
                 yield check_result(outcome)
-        push_quality_checks(settings, [check_measure(o) for o in outcomes])
+        push_quality_checks(pushgateway, [check_measure(o) for o in outcomes])
 
     return _quality_checks
 
@@ -120,19 +117,13 @@ def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
 quality_checks: list[dg.AssetChecksDefinition] = [build_asset_checks(asset) for asset in guarded_assets()]
 
 # The worker-fed (external) tables: checked on a schedule rather than with a materialisation.
-RAW_CHECKED_ASSETS: tuple[str, ...] = tuple(a for a in guarded_assets() if a not in BLOCKING_ASSETS)
+RAW_CHECKED_ASSETS: tuple[str, ...] = tuple(
+    a for a in guarded_assets() if not any(c.blocking for c in checks_for(a))
+)
 
-quality_checks_job = dg.define_asset_job(
+quality_checks_job = asset_job(
     "quality_checks_job",
-    selection=dg.AssetSelection.checks_for_assets(*RAW_CHECKED_ASSETS),
-    executor_def=dg.in_process_executor,
-    description="Runs the data-quality checks of the worker-fed tables (scheduled every 5 minutes).",
+    dg.AssetSelection.checks_for_assets(*RAW_CHECKED_ASSETS),
+    "Runs the data-quality checks of the worker-fed tables (scheduled every 5 minutes).",
 )
-
-quality_checks_schedule = dg.ScheduleDefinition(
-    name="quality_checks_every_5_minutes",
-    job=quality_checks_job,
-    cron_schedule="*/5 * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    execution_timezone="UTC",
-)
+quality_checks_schedule = schedule("quality_checks_every_5_minutes", quality_checks_job, "*/5 * * * *")

@@ -1,20 +1,26 @@
 """Typed settings: every address, credential and tunable of the platform, read from environment variables
 (and an optional `.env` file). Defaults are safe for the embedded local stack: everything on 127.0.0.1,
 no passwords. `.env.example` documents each variable.
+
+This is the one place a default is written. Domain parameter objects (the pricing rules, the quality
+thresholds, the alert rules, ...) declare their fields without defaults and are filled from here by
+`Settings.section`; the Dagster resources inherit those objects; dbt receives its parameters as --vars
+built from here.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, ClassVar, Final, Literal, Self, TypeVar
 
-from pydantic import Field, PostgresDsn, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pricing_platform.db import roles
+from pricing_platform.core import roles
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+M = TypeVar("M", bound=BaseModel)
 # The settings naming a dashboard role's URL, and the role each must connect as.
 _ROLE_OF_URL: Final = {
     "dashboard_database_url": roles.DASHBOARD_READER,
@@ -61,7 +67,7 @@ class Settings(BaseSettings):
     ingest_db_retry_max_s: float = Field(10.0, gt=0, description="cap of the reconnect back-off")
     ingest_stats_interval_s: float = Field(10.0, gt=0)
 
-    # --- pricing engine: the one place its rules are configured ----------------------------------------
+    # --- pricing engine ------------------------------------------------------------------------------
     pricing_lower_gap_pct: float = Field(10.0, gt=0, description="lower when we are more than this % above")
     pricing_lower_max_velocity: int = Field(2, ge=0, description="...and fewer purchases than this last hour")
     pricing_raise_gap_pct: float = Field(10.0, gt=0, description="raise when we are more than this % below")
@@ -78,7 +84,12 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = Field(
         None, description="Slack-compatible incoming webhook; unset: log only"
     )
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, description="a webhook post slower than this fails")
     alert_stockout_horizon_h: float = Field(24.0, gt=0, description="alert when stock runs out within this")
+    # Long enough to smooth out bursts, short enough to follow a product whose sales have just picked up.
+    alert_stock_velocity_window_h: int = Field(
+        6, ge=1, description="sales window of the stock-out sensor's rate of sale (hours)"
+    )
     alert_undercut_pct: float = Field(10.0, gt=0, description="alert when a competitor is this % below us")
     alert_weak_demand_velocity: int = Field(2, ge=0, description="...on a product with fewer purchases/h")
 
@@ -174,6 +185,12 @@ class Settings(BaseSettings):
     local_postgres: bool = Field(True, description="`up` runs its own PostgreSQL at DATABASE_URL's port")
     local_broker: bool = Field(True, description="`up` runs its own broker at KAFKA_BOOTSTRAP_SERVERS")
 
+    def section(self, model: type[M], prefix: str = "", **renamed: str) -> dict[str, Any]:
+        """The values of `model`'s fields from these settings: field `x` from the setting `prefix + x`, or
+        from the setting `renamed["x"]`. Domain parameter objects are built this way (`model(**...)`), so
+        none of them restates a default."""
+        return {name: getattr(self, renamed.get(name, prefix + name)) for name in model.model_fields}
+
     @property
     def database_conninfo(self) -> str:
         return str(self.database_url)
@@ -220,6 +237,25 @@ class Settings(BaseSettings):
         return config
 
 
+class SettingsSection(BaseModel):
+    """A domain parameter object filled from the settings: field `x` from the setting
+    `settings_prefix + x`, or from the setting `settings_renamed["x"]`. Subclasses declare fields without
+    defaults (the settings hold them); a Dagster resource that inherits one is filled the same way."""
+
+    model_config = ConfigDict(frozen=True)
+    settings_prefix: ClassVar[str] = ""
+    settings_renamed: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(**settings.section(cls, cls.settings_prefix, **cls.settings_renamed))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def default_settings() -> Settings:
+    """The defaults as written above, ignoring the environment and any .env file (tests, benchmarks)."""
+    return Settings.model_construct()

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from psycopg import sql
 
-from pricing_platform.db import tables
+from pricing_platform.assets.scheduling import schedule
+from pricing_platform.core import tables
+from pricing_platform.resources.housekeeping import HousekeepingResource
 from pricing_platform.resources.postgres import PostgresResource
-from pricing_platform.settings import get_settings
 
 # (table, timestamp column, extra condition): rows older than the retention by that column go.
 # Open alerts are never purged, whatever their age; dead letters are kept for replay.
@@ -19,8 +20,8 @@ _PURGED = (
 
 
 @dg.op(description="Deletes runs (and their event logs) older than DAGSTER_RUN_RETENTION_DAYS.")
-def purge_old_runs(context: dg.OpExecutionContext) -> int:
-    cutoff = datetime.now(UTC) - timedelta(days=get_settings().dagster_run_retention_days)
+def purge_old_runs(context: dg.OpExecutionContext, housekeeping: HousekeepingResource) -> int:
+    cutoff = datetime.now(UTC) - timedelta(days=housekeeping.run_retention_days)
     deleted = 0
     while True:
         records = context.instance.get_run_records(
@@ -39,8 +40,10 @@ def purge_old_runs(context: dg.OpExecutionContext) -> int:
 @dg.op(
     description="Deletes per-minute ingest counts and cleared alerts older than OPERATIONAL_RETENTION_DAYS."
 )
-def purge_operational_rows(context: dg.OpExecutionContext, postgres: PostgresResource) -> dict[str, int]:
-    days = get_settings().operational_retention_days
+def purge_operational_rows(
+    context: dg.OpExecutionContext, postgres: PostgresResource, housekeeping: HousekeepingResource
+) -> dict[str, int]:
+    days = housekeeping.operational_retention_days
     deleted: dict[str, int] = {}
     with postgres.connect() as conn:
         for table, column, condition in _PURGED:
@@ -58,10 +61,4 @@ def housekeeping_job() -> None:
     purge_operational_rows()
 
 
-housekeeping_schedule = dg.ScheduleDefinition(
-    name="housekeeping_daily",
-    job=housekeeping_job,
-    cron_schedule="17 3 * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    execution_timezone="UTC",
-)
+housekeeping_schedule = schedule("housekeeping_daily", housekeeping_job, "17 3 * * *")

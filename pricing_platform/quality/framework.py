@@ -1,23 +1,120 @@
-"""Runs registry checks on a psycopg connection, outside or inside Dagster: one statement per check, each in
-its own transaction (a savepoint when the caller has one open) with a statement timeout, so a failing or
-slow query is reported as that check's failure and the others still run."""
+"""The data-quality framework: what a check is (`QualityCheck`), what guards and blocks (`Severity`,
+`blocking`), the thresholds checks depend on, and how a check runs (`run_check` → `CheckOutcome`).
+
+A check states the asset (table) it guards, its severity, what it asserts, and one parameterised query
+returning the offending rows; it passes when the query returns at most `allowed` rows. Checks run inside
+PostgreSQL where the data lives: one set-based statement, nothing pulled into Python but the count and a
+sample. Each runs in its own transaction (a savepoint when the caller has one open) with a statement
+timeout, so a failing or slow query is reported as that check's failure and the others still run.
+
+The checks themselves live in `checks/`, one module per guarded table. No Dagster here: the
+`pricing-platform quality` command runs checks without importing it; `assets/quality.py` wires them in.
+"""
 
 from __future__ import annotations
 
+import textwrap
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, ClassVar, Final
 
 import psycopg
+from psycopg import sql
 
-from pricing_platform.quality.checks import CHECKS, QualityCheck, Severity, Thresholds
-from pricing_platform.settings import Settings
+from pricing_platform.core import tables
+from pricing_platform.core.settings import SettingsSection
 
+SAMPLE_ROWS: Final = 10  # offending rows shown per check
 _MAX_CELL: Final = 80
 _MAX_LIST_SHOWN: Final = 6
+# Assets whose ERROR checks gate what is built from them.
+BLOCKING_ASSETS: Final = frozenset({tables.PRICING_RECOMMENDATIONS})
+
+
+class Severity(StrEnum):
+    ERROR = "ERROR"
+    WARN = "WARN"
+
+
+class Thresholds(SettingsSection):
+    """Everything the checks' parameters depend on; defaults and descriptions in the settings."""
+
+    settings_prefix = "quality_"
+    settings_renamed: ClassVar[dict[str, str]] = {
+        "max_future_skew_s": "ingest_max_future_skew_s",
+        "group_prefix": "kafka_group_prefix",
+    }
+
+    freshness_max_age_s: int
+    max_future_skew_s: int  # the ingest contract's own bound: stored rows are held to the rule ingest applies
+    max_stock_per_slot: int
+    max_price_difference_pct: float
+    dead_letter_max_per_hour: int
+    query_timeout_s: int
+    group_prefix: str
+
+
+Params = Callable[[Thresholds], Mapping[str, Any]]
+
+
+def _no_params(_: Thresholds) -> Mapping[str, Any]:
+    return {}
+
+
+def _none_allowed(_: Thresholds) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    name: str
+    asset: str  # the guarded asset's key: a bare table name from core/tables.py
+    severity: Severity
+    description: str
+    query: sql.Composed  # SELECT of the offending rows, named %(…)s parameters, most telling rows first
+    threshold: Callable[[Thresholds], str]  # the rule with its numbers, for people
+    params: Params = _no_params
+    allowed: Callable[[Thresholds], int] = _none_allowed  # offending rows tolerated
+    enforced_by: str | None = None  # the schema constraint that also guarantees it today, if any
+
+    @property
+    def blocking(self) -> bool:
+        """A failure stops what is built from the asset: ERROR checks of the pricing engine's output."""
+        return self.asset in BLOCKING_ASSETS and self.severity is Severity.ERROR
+
+    def statement(self) -> sql.Composed:
+        """The query as run: the offending count on every row, at most SAMPLE_ROWS rows."""
+        return sql.SQL(
+            "SELECT count(*) OVER () AS offending_count, offending.*\nFROM (\n{query}\n) AS offending\n"
+            "LIMIT {limit}"
+        ).format(query=self.query, limit=sql.Literal(SAMPLE_ROWS))
+
+
+def query(text: str, **identifiers: str) -> sql.Composed:
+    """SQL text with `{name}` placeholders filled by quoted identifiers (table names from core/tables.py)."""
+    return sql.SQL(textwrap.dedent(text).strip()).format(
+        **{name: sql.Identifier(value) for name, value in identifiers.items()}
+    )
+
+
+def zero(what: str) -> Callable[[Thresholds], str]:
+    return lambda _: f"0 {what}"
+
+
+def unique_names(checks: Iterable[QualityCheck]) -> tuple[QualityCheck, ...]:
+    checks = tuple(checks)
+    names = [c.name for c in checks]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate quality check names: {sorted(duplicates)}")
+    return checks
+
+
+# ---- running ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -150,10 +247,3 @@ def run_checks(
     conn: psycopg.Connection, thresholds: Thresholds, checks: Iterable[QualityCheck]
 ) -> list[CheckOutcome]:
     return [run_check(conn, check, thresholds) for check in checks]
-
-
-def run_all_checks(
-    conn: psycopg.Connection, settings: Settings, checks: Sequence[QualityCheck] = CHECKS
-) -> list[CheckOutcome]:
-    """Every registry check (or `checks`) against `conn`, thresholds from `settings`, in registry order."""
-    return run_checks(conn, Thresholds.from_settings(settings), checks)
