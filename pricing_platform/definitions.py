@@ -1,7 +1,8 @@
-"""The platform's one Dagster `Definitions`, assembled from the small modules under assets/ (each domain's
-assets or checks with the job and schedule that run them), sensors/ and resources/. Load it with
-`dagster dev -m pricing_platform.definitions`. The settings are read here, once, to build the resources;
-nothing below reads them again."""
+"""The platform's main Dagster code location, assembled from the small modules under assets/ (each
+domain's assets or checks with the job and schedule that run them), sensors/ and resources/: everything but
+the every-minute pricing job, which has a lean location of its own (`pricing_definitions.py`). Both are
+listed in `deploy/dagster/workspace.yaml` (`dagster dev -w deploy/dagster/workspace.yaml`). The settings
+are read here, once, to build the resources; nothing below reads them again."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pricing_platform.assets.analytics import analytics_assets, analytics_job, a
 from pricing_platform.assets.dbt import dbt_marts_job, dbt_marts_schedule, pricing_dbt_models
 from pricing_platform.assets.housekeeping import housekeeping_job, housekeeping_schedule
 from pricing_platform.assets.lake import lake_assets, lake_export_job, lake_schedule
-from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
-from pricing_platform.assets.quality import quality_checks, quality_checks_job, quality_checks_schedule
+from pricing_platform.assets.quality import quality_checks_job, quality_checks_schedule, worker_table_checks
 from pricing_platform.assets.raw_tables import raw_table_specs
 from pricing_platform.core.settings import get_settings
 from pricing_platform.resources import build_resources
@@ -23,11 +23,10 @@ from pricing_platform.sensors.raw_tables import observe_raw_tables
 settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[*raw_table_specs(), pricing_recommendations, pricing_dbt_models, *lake_assets, *analytics_assets],
-    asset_checks=quality_checks,
-    jobs=[pricing_job, dbt_marts_job, quality_checks_job, lake_export_job, housekeeping_job, analytics_job],
+    assets=[*raw_table_specs(), pricing_dbt_models, *lake_assets, *analytics_assets],
+    asset_checks=worker_table_checks,
+    jobs=[dbt_marts_job, quality_checks_job, lake_export_job, housekeeping_job, analytics_job],
     schedules=[
-        pricing_schedule,
         dbt_marts_schedule,
         quality_checks_schedule,
         lake_schedule,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pricing_platform.assets.scheduling import asset_job, schedule
+from pricing_platform.core import tables
 from pricing_platform.observability.metrics import CheckMeasure, push_quality_checks
 from pricing_platform.quality.checks import checks_for, guarded_assets
 from pricing_platform.quality.framework import CheckOutcome, QualityCheck, Severity, run_check
@@ -114,12 +115,15 @@ def build_asset_checks(asset: str) -> dg.AssetChecksDefinition:
     return _quality_checks
 
 
-quality_checks: list[dg.AssetChecksDefinition] = [build_asset_checks(asset) for asset in guarded_assets()]
-
 # The worker-fed (external) tables: checked on a schedule rather than with a materialisation.
 RAW_CHECKED_ASSETS: tuple[str, ...] = tuple(
     a for a in guarded_assets() if not any(c.blocking for c in checks_for(a))
 )
+# The recommendations' checks ride on every pricing run, in the pricing engine's code location
+# (pricing_definitions.py); the worker-fed tables' checks are in definitions.py with the job below.
+pricing_recommendation_checks = build_asset_checks(tables.PRICING_RECOMMENDATIONS)
+worker_table_checks = [build_asset_checks(asset) for asset in RAW_CHECKED_ASSETS]
+quality_checks: list[dg.AssetChecksDefinition] = [pricing_recommendation_checks, *worker_table_checks]
 
 quality_checks_job = asset_job(
     "quality_checks_job",

@@ -146,7 +146,8 @@ def programs(settings: Settings) -> list[Program]:
 def dagster_argv(settings: Settings) -> list[str]:
     dagster = str(Path(sys.executable).parent / "dagster")
     host, port = settings.local_bind_host, str(settings.dagster_port)
-    return [dagster, "dev", "-m", "pricing_platform.definitions", "-h", host, "-p", port]
+    # The deployment's workspace file: the same code locations locally and in compose.
+    return [dagster, "dev", "-w", str(DEPLOY_WORKSPACE_YAML), "-h", host, "-p", port]
 
 
 def dagster_home(settings: Settings) -> Path:
@@ -175,8 +176,10 @@ def monitoring_environment(settings: Settings) -> dict[str, str]:
     return {"PUSHGATEWAY_URL": prometheus.local_pushgateway_url(settings)}
 
 
-# The one source of the Dagster instance configuration, for the compose deployment and the local stack.
+# The one source of the Dagster instance configuration and of the code locations, for the compose
+# deployment and the local stack.
 DEPLOY_DAGSTER_YAML = PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml"
+DEPLOY_WORKSPACE_YAML = PROJECT_ROOT / "deploy" / "dagster" / "workspace.yaml"
 # Settings whose paths are the deployment's volume; locally they live under DAGSTER_HOME.
 _LOCAL_PATHS = {"compute_logs": "compute_logs", "local_artifact_storage": ""}
 
@@ -252,9 +255,6 @@ def up(settings: Settings, console: Console) -> None:
         status.update("starting the process manager")
         supervisor.start_daemon()
         status.update("starting PostgreSQL and the broker")
-        # The embedded broker keeps topics in memory: one that starts now serves new, empty topics whose
-        # offsets restart at 0, so positions stored against the previous broker must not be resumed from.
-        fresh_broker = settings.local_broker and not supervisor.is_running(f"{INFRA}:broker")
         supervisor.start_group(INFRA)
         if settings.local_postgres:
             pg = local_postgres(settings)
@@ -273,16 +273,18 @@ def up(settings: Settings, console: Console) -> None:
         where = _without_password(settings.database_conninfo)
         _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {where}")
         prepare_database(settings)
-        if fresh_broker:
-            with psycopg.connect(settings.database_conninfo) as conn:
-                forgotten = forget_positions(conn, [t.name for t in TOPICS.values()])
-            if forgotten:
-                console.print(f"new in-memory broker: {forgotten} stored partition positions reset")
         if settings.local_s3:
             status.update("creating the lake bucket")
             _wait(lambda: _bucket_ready(settings), 30, f"S3 endpoint {local_s3_url(settings)}")
         status.update("creating topics")
-        ensure_topics(settings)
+        created = [name for name, outcome in ensure_topics(settings).items() if outcome == "created"]
+        if created:
+            # A topic created now is empty and its offsets start at 0: positions stored against an
+            # earlier topic of that name (a wiped broker, a recreated topic) must not be resumed from.
+            with psycopg.connect(settings.database_conninfo) as conn:
+                forgotten = forget_positions(conn, created)
+            if forgotten:
+                console.print(f"new topics {', '.join(created)}: {forgotten} stored partition positions reset")
         status.update("starting ingest workers and simulators")
         supervisor.start_group(PIPELINE)
     console.print(status_table(settings))

@@ -17,6 +17,7 @@ import psycopg
 
 from pricing_platform.alerting import rules
 from pricing_platform.alerting.store import Alert
+from pricing_platform.quality.checks import CHECKS
 from pricing_platform.resources.alerting import AlertingResource
 from pricing_platform.resources.postgres import PostgresResource
 
@@ -126,7 +127,11 @@ def failed_checks(
     if repository is None:
         raise dg.DagsterInvariantViolationError("quality_sensor needs the repository's definitions")
     found = Evaluation([])
-    for check_key in sorted(repository.asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
+    # This location's checks (the dbt tests among them) and every quality check, wherever it is defined:
+    # the recommendations' checks run in the pricing engine's own code location.
+    keys = set(repository.asset_graph.asset_check_keys)
+    keys |= {dg.AssetCheckKey(dg.AssetKey(check.asset), check.name) for check in CHECKS}
+    for check_key in sorted(keys, key=lambda k: k.to_user_string()):
         record = context.instance.get_latest_asset_check_evaluation_record(check_key)
         if record is None:
             continue  # never evaluated: nothing to report yet

@@ -1,8 +1,11 @@
 """The Dagster definitions: they load, the asset graph is what we expect, the pricing asset materialises
 against a real PostgreSQL with known data, the schedule ticks, the raw-table sensor reports new data."""
 
+import importlib
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+import yaml
 
 from pricing_platform.assets.pricing import pricing_recommendations, pricing_schedule
 from pricing_platform.core.settings import Settings
@@ -18,11 +22,10 @@ from pricing_platform.sensors.raw_tables import observe_raw_tables
 
 pytestmark = pytest.mark.integration
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json"
+WORKSPACE = Path(__file__).resolve().parents[2] / "deploy" / "dagster" / "workspace.yaml"
 
 
-def asset_graph_snapshot() -> dict[str, object]:
-    from pricing_platform.definitions import defs
-
+def location_snapshot(defs: dg.Definitions) -> dict[str, object]:
     graph = defs.resolve_asset_graph()
     assets = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -35,10 +38,21 @@ def asset_graph_snapshot() -> dict[str, object]:
         }
     return {
         "assets": assets,
+        "checks": sorted(k.to_user_string() for k in graph.asset_check_keys),
         "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
         "schedules": sorted((s.name, s.cron_schedule) for s in defs.schedules or []),  # type: ignore[union-attr]
         "sensors": sorted(s.name for s in defs.sensors or []),
     }
+
+
+def asset_graph_snapshot() -> dict[str, object]:
+    """Each code location of deploy/dagster/workspace.yaml, by location name."""
+    workspace = yaml.safe_load(WORKSPACE.read_text())
+    snapshot = {}
+    for entry in workspace["load_from"]:
+        module = importlib.import_module(entry["python_module"]["module_name"])
+        snapshot[entry["python_module"]["location_name"]] = location_snapshot(module.defs)
+    return snapshot
 
 
 def test_definitions_load_and_match_the_asset_graph_snapshot() -> None:
@@ -46,6 +60,17 @@ def test_definitions_load_and_match_the_asset_graph_snapshot() -> None:
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
     assert current == json.loads(SNAPSHOT.read_text()), "asset graph changed: rerun with UPDATE_SNAPSHOTS=1"
+
+
+def test_a_pricing_run_imports_nothing_heavy() -> None:
+    # A run process loads its whole code location before it prices: the pricing engine's must stay lean.
+    heavy = ("dagster_dbt", "dbt", "pandas", "pyarrow", "boto3", "duckdb", "great_expectations", "streamlit")
+    code = (
+        "import sys, pricing_platform.pricing_definitions; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "", f"the pricing location imports {loaded.stdout.strip()}"
 
 
 def seed_market(conninfo: str) -> None:

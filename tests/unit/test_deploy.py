@@ -454,8 +454,8 @@ def test_the_local_stack_uses_the_deployment_instance_config_with_local_paths(
 def test_dagster_workspace_loads_the_platform_definitions() -> None:
     workspace = yaml.safe_load((DEPLOY / "dagster" / "workspace.yaml").read_text())
     modules = [entry["python_module"]["module_name"] for entry in workspace["load_from"]]
-    assert modules == ["pricing_platform.definitions"]
-    assert importlib.util.find_spec(modules[0]) is not None
+    assert modules == ["pricing_platform.definitions", "pricing_platform.pricing_definitions"]
+    assert all(importlib.util.find_spec(module) is not None for module in modules)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
