@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -293,14 +294,14 @@ def count_products(conn: psycopg.Connection) -> int:
 
 def fetch_inputs(conn: psycopg.Connection, rules: PricingRules) -> int:
     with conn.cursor() as cur:
-        cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s})
+        cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s, "now": datetime.now(UTC)})
         return len(cur.fetchall())
 
 
 def server_execution_s(conn: psycopg.Connection, rules: PricingRules) -> float:
     """The input query's execution time inside the server (no rows sent, no client conversion)."""
     explain = sql.SQL("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ") + INPUTS_SQL
-    plan = conn.execute(explain, {"staleness_s": rules.staleness_s}).fetchone()[0]
+    plan = conn.execute(explain, {"staleness_s": rules.staleness_s, "now": datetime.now(UTC)}).fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return plan[0]["Execution Time"] / 1000
 

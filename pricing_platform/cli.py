@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.catalog import ALL_TOPICS, Stream
 from pricing_platform.core.settings import get_settings
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def topics_create() -> None:
 
     outcome = ensure_topics(get_settings())
     table = Table("topic", "partitions", "state")
-    for stream_topic in TOPICS.values():
+    for stream_topic in ALL_TOPICS:
         table.add_row(stream_topic.name, str(stream_topic.partitions), outcome[stream_topic.name])
     console.print(table)
 
@@ -95,8 +95,34 @@ def ingest(
 
 
 @app.command()
+def relay(
+    relay_id: Annotated[str | None, typer.Option(help="name in logs and in price_feed_relays")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port (default PRICE_FEED_METRICS_PORT; 0: off)")
+    ] = None,
+) -> None:
+    """Publish applied price changes from the outbox to pricing.price_changes until SIGTERM/SIGINT. Start
+    several to share the outbox's lanes."""
+    import signal
+    import socket
+    import threading
+
+    from pricing_platform.observability.metrics import serve_metrics
+    from pricing_platform.pricefeed.relay import Relay
+
+    _configure_logging()
+    settings = get_settings()
+    serve_metrics(settings.price_feed_metrics_port if metrics_port is None else metrics_port,
+                  settings.local_bind_host, "price-feed relay")  # fmt: skip
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Relay(settings, relay_id or f"relay-{socket.gethostname()}-{os.getpid()}").run(stop)
+
+
+@app.command()
 def simulate(
-    stream: Annotated[str, typer.Argument(help="clickstream | inventory | competitor | all")],
+    stream: Annotated[str, typer.Argument(help="market | clickstream | inventory | competitor | all")],
     rate: Annotated[float | None, typer.Option(help="events/s per stream (default SIMULATOR_RATE)")] = None,
     max_rate: Annotated[bool, typer.Option("--max", help="as fast as the machine allows")] = False,
     count: Annotated[int | None, typer.Option(help="stop after N events per stream")] = None,
@@ -105,35 +131,76 @@ def simulate(
     metrics_port: Annotated[
         int | None, typer.Option(help="Prometheus port (default SIMULATOR_METRICS_PORT; 0: off)")
     ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="market: run this many simulated days on a fast clock (else live)")
+    ] = None,
+    sessions_per_day: Annotated[
+        float | None, typer.Option(help="market: shopper sessions a day (default MARKET_SESSIONS_PER_DAY)")
+    ] = None,
+    truth_file: Annotated[
+        Path | None, typer.Option(help="market: write the market's hidden parameters here (for scoring)")
+    ] = None,
+    delivered_log: Annotated[
+        Path | None, typer.Option(help="append the events the broker acknowledged, per stream, at exit")
+    ] = None,
 ) -> None:
-    """Produce realistic shop events to the raw topics."""
+    """Produce realistic shop events to the raw topics: the price-responsive market (live, or a fast
+    simulated-time run through the whole platform with --days), or one stream's load generator."""
     from pricing_platform.observability.metrics import serve_metrics
-    from pricing_platform.simulators.run import run_simulators
 
     _configure_logging()
     settings = get_settings()
-    port = settings.simulator_metrics_port if metrics_port is None else metrics_port
-    serve_metrics(port, settings.local_bind_host, "simulator")
     if seed is None:
         seed = secrets.randbits(32)
     logging.getLogger(__name__).info("simulating %s with --seed %s", stream, seed)
-    if stream == "all":
-        streams = list(Stream)
+    if stream == "market":
+        if days is not None:
+            from pricing_platform.simulation.run import simulate_days
+
+            outcome = simulate_days(
+                settings,
+                days=days,
+                seed=seed,
+                sessions_per_day=sessions_per_day or settings.market_sessions_per_day,
+                truth_file=truth_file,
+                progress=progress,
+            )
+            console.print(outcome.table())
+            return
+        from pricing_platform.simulators.market.live import run_live_market
+
+        serve_metrics(settings.simulator_metrics_port if metrics_port is None else metrics_port,
+                      settings.local_bind_host, "simulator")  # fmt: skip
+        produced = run_live_market(
+            settings,
+            seed=seed,
+            sessions_per_day=sessions_per_day or settings.market_sessions_per_day,
+            truth_file=truth_file,
+            delivered_log=delivered_log,
+            progress=progress,
+        )
     else:
+        from pricing_platform.simulators.market.live import record_delivered
+        from pricing_platform.simulators.run import run_simulators
+
         try:
-            streams = [Stream(stream)]
+            streams = list(Stream) if stream == "all" else [Stream(stream)]
         except ValueError:
             raise typer.BadParameter(
-                f"{stream!r}: expected clickstream, inventory, competitor or all"
+                f"{stream!r}: expected market, clickstream, inventory, competitor or all"
             ) from None
-    produced = run_simulators(
-        streams,
-        settings=settings,
-        rate=None if max_rate else (rate or settings.simulator_rate),
-        count=count,
-        seed=seed,
-        progress=progress,
-    )
+        serve_metrics(settings.simulator_metrics_port if metrics_port is None else metrics_port,
+                      settings.local_bind_host, "simulator")  # fmt: skip
+        produced = run_simulators(
+            streams,
+            settings=settings,
+            rate=None if max_rate else (rate or settings.simulator_rate),
+            count=count,
+            seed=seed,
+            progress=progress,
+        )
+        if delivered_log is not None:
+            record_delivered(delivered_log, seed, produced)
     table = Table("stream", "events produced")
     for s, n in produced.items():
         table.add_row(s.value, f"{n:,}")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from pricing_platform.core.catalog import TOPICS, Topic
+from pricing_platform.core.catalog import ALL_TOPICS, Topic
 from pricing_platform.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def admin_client(settings: Settings) -> AdminClient:
 
 
 def ensure_topics(
-    settings: Settings, topics: Iterable[Topic] = TOPICS.values(), timeout_s: float = 30
+    settings: Settings, topics: Iterable[Topic] = ALL_TOPICS, timeout_s: float = 30
 ) -> dict[str, str]:
     """Create missing topics; check existing ones have the partition count the platform expects.
 
@@ -63,3 +63,26 @@ def ensure_topics(
             )
     log.info("topics ready: %s", outcome)
     return outcome
+
+
+def delete_consumer_groups(settings: Settings, groups: Iterable[str], timeout_s: float = 30) -> list[str]:
+    """Delete consumer groups' broker-side state (members, committed offsets); returns those deleted.
+
+    The ingest workers keep their positions in PostgreSQL, so a group's broker state only serves lag
+    tools. A broker that persists groups across its own restarts would otherwise keep the members of
+    before the restart and make new ones wait for them to time out before they get partitions."""
+    groups = list(groups)
+    if not groups:
+        return []
+    deleted = []
+    for group, future in (
+        admin_client(settings).delete_consumer_groups(groups, request_timeout=timeout_s).items()
+    ):
+        try:
+            future.result(timeout=timeout_s)
+            deleted.append(group)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() not in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.NOT_COORDINATOR):
+                log.warning("could not delete consumer group %s: %s", group, error.str())
+    return deleted

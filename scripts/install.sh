@@ -14,6 +14,8 @@ command -v prometheus >/dev/null || system_packages+=(prometheus)
 command -v prometheus-pushgateway >/dev/null || system_packages+=(prometheus-pushgateway)
 command -v prometheus-postgres-exporter >/dev/null || system_packages+=(prometheus-postgres-exporter)
 command -v chromium >/dev/null || system_packages+=(chromium)
+# Node.js runs the local stack's S3 endpoint (s3rver, from npm).
+command -v npm >/dev/null || system_packages+=(nodejs npm)
 if ((${#system_packages[@]})); then
   echo "installing system packages: ${system_packages[*]}"
   sudo=""
@@ -35,6 +37,8 @@ if ! python3 -m uv --version >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check uv
 fi
 python3 -m uv sync --frozen --quiet
+# The local S3 endpoint, locked in its package-lock.json.
+npm ci --prefix pricing_platform/localstack/s3rver --no-audit --no-fund --loglevel=error
 # dbt's manifest is built here, once, so loading the Dagster definitions never has to parse the project.
 .venv/bin/pricing-platform dbt prepare
 echo "environment ready: .venv ($(.venv/bin/python --version))"

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from pricing_platform.core.catalog import TOPICS
+from pricing_platform.core.catalog import ALL_TOPICS
 from pricing_platform.core.settings import Settings
 from pricing_platform.db import migrate, seed
 from pricing_platform.localstack.postgres import LocalPostgres
@@ -78,7 +78,7 @@ def settings(database: str, broker: BrokerProcess, tmp_path: Path) -> Settings:
 def topics(settings: Settings) -> Settings:
     """Empty raw topics: deleted and created again for each test that produces."""
     admin = AdminClient(settings.kafka_common_config())
-    names = [t.name for t in TOPICS.values()]
+    names = [t.name for t in ALL_TOPICS]
     existing = set(admin.list_topics(timeout=10).topics)
     doomed = [n for n in names if n in existing]
     if doomed:

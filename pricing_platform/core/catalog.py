@@ -118,6 +118,11 @@ TOPICS: Final[dict[Stream, Topic]] = {
 }
 
 
+# The outbound price feed: every applied price change, keyed by product id (plus periodic snapshots).
+PRICE_CHANGES_TOPIC: Final[Topic] = Topic("pricing.price_changes", 3, SEVEN_DAYS_MS)
+ALL_TOPICS: Final[tuple[Topic, ...]] = (*TOPICS.values(), PRICE_CHANGES_TOPIC)
+
+
 def consumer_group(stream: Stream, prefix: str) -> str:
     """One consumer group per stream: workers of the same stream share its partitions."""
     return f"{prefix}-{stream.value}"

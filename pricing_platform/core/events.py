@@ -65,6 +65,52 @@ class CompetitorPriceEvent(msgspec.Struct, frozen=True):
 
 Event = ClickstreamEvent | InventoryEvent | CompetitorPriceEvent
 
+
+# --- the outbound price feed (`pricing.price_changes`) ----------------------------------------------------
+# Keyed by product id. `version` counts a product's price changes (products.price_version): consumers apply
+# a message only when its version is above the one they hold, which drops duplicates (a relay may publish
+# a change twice after a crash; both carry the same change_id) and stale snapshots alike.
+
+
+class PriceChangeEvent(msgspec.Struct, frozen=True, tag="price_change", tag_field="type"):
+    change_id: uuid.UUID
+    product_id: ShortText
+    old_price: Money
+    new_price: Money
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    recommendation_id: int | None  # the recommendation it came from, if any
+    applied_by: ShortText  # who or what applied it: an analyst, a policy, an experiment, a simulation
+    applied_at: UtcTimestamp
+    reason: str
+
+
+class PriceSnapshotEvent(msgspec.Struct, frozen=True, tag="price_snapshot", tag_field="type"):
+    """The current price of one product, published periodically so that it stays recoverable from the
+    topic whatever its retention."""
+
+    product_id: ShortText
+    price: Money
+    version: Annotated[int, msgspec.Meta(ge=0)]
+    as_of: UtcTimestamp
+
+
+PriceFeedEvent = PriceChangeEvent | PriceSnapshotEvent
+
+
+def price_feed_violation(event: PriceFeedEvent, known_products: frozenset[str] | set[str]) -> str | None:
+    """The first rule beyond the schema that a price-feed message breaks, as a sentence for the log."""
+    if event.product_id not in known_products:
+        return f"unknown product_id {event.product_id!r}"
+    if isinstance(event, PriceSnapshotEvent):
+        return _money_violation("price", event.price)
+    for name, value in (("old_price", event.old_price), ("new_price", event.new_price)):
+        if violation := _money_violation(name, value):
+            return violation
+    if event.old_price == event.new_price:
+        return f"a price change must change the price (old and new are both {event.new_price})"
+    return None
+
+
 # Sign each inventory movement must have; manual adjustments go either way but never by zero.
 _INVENTORY_SIGN: Final[dict[str, int]] = {
     "stock_received": 1,
@@ -150,6 +196,7 @@ DECODERS: Final = {
     InventoryEvent: msgspec.json.Decoder(InventoryEvent),
     CompetitorPriceEvent: msgspec.json.Decoder(CompetitorPriceEvent),
 }
+PRICE_FEED_DECODER: Final = msgspec.json.Decoder(PriceFeedEvent)
 
 # Money goes on the wire as JSON numbers, as the contract's consumers expect.
 ENCODER: Final = msgspec.json.Encoder(decimal_format="number")

@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     pricing_max_step_pct: float = Field(10.0, gt=0, description="never move a price more than this % at once")
     pricing_price_ending: float | None = Field(0.99, ge=0, lt=1, description="cents ending; unset: none")
 
+    # --- outbound price feed (relays of the outbox to pricing.price_changes) ----------------------------
+    price_feed_metrics_port: int = Field(9105, ge=0, description="`relay` serves metrics here; 0 disables")
+    price_feed_poll_interval_s: float = Field(
+        1.0, gt=0, description="a relay polls the outbox this often when no change notifies it"
+    )
+    price_feed_snapshot_interval_s: float = Field(
+        3600.0, gt=0, description="every current price is republished this often (recoverable feed)"
+    )
+
     # --- alerts ------------------------------------------------------------------------------------
     alert_webhook_url: str | None = Field(
         None, description="Slack-compatible incoming webhook; unset: log only"
@@ -107,13 +116,17 @@ class Settings(BaseSettings):
     lake_local_dir: Path = Field(PROJECT_ROOT / ".local" / "lake", description="lake root when backend=local")
     lake_bucket: str = Field("pricing-lake", description="bucket when backend=s3")
     lake_prefix: str = Field("", description="key prefix inside the bucket")
-    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset: AWS")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, the local stack's); unset: AWS"
+    )
     s3_region: str = Field("us-east-1")
     aws_access_key_id: str | None = Field(None, description="S3 credentials; unset: the default AWS chain")
     aws_secret_access_key: str | None = None
     lake_batch_rows: int = Field(100_000, ge=1000, description="rows per Arrow batch when exporting")
     lake_recent_days: int = Field(2, ge=1, description="partitions re-exported by the lake schedule")
-    local_s3: bool = Field(True, description="`up` runs a local S3 endpoint and points the lake at it")
+    local_s3: bool = Field(
+        True, description="`up` points the lake at its local S3 endpoint (s3rver, on disk)"
+    )
     local_s3_port: int = Field(9000, ge=1, description="port of that endpoint")
 
     # --- dbt ----------------------------------------------------------------------------------------
@@ -162,6 +175,11 @@ class Settings(BaseSettings):
     dashboard_cache_ttl_s: int = Field(15, ge=1, description="how long the dashboard reuses a query result")
     dashboard_refresh_s: int = Field(30, ge=5, description="live sections re-read the database this often")
 
+    # --- the simulated market (`simulate market`, run by `up`) -------------------------------------------
+    market_sessions_per_day: float = Field(
+        40_000, gt=0, description="shopper sessions a day of the simulated market (hour-of-day pattern)"
+    )
+
     # --- simulators --------------------------------------------------------------------------------
     simulator_rate: float = Field(20.0, gt=0, description="events/s per stream for the demo stack")
     simulator_metrics_port: int = Field(9104, ge=0, description="`simulate` serves metrics here; 0 disables")
@@ -184,12 +202,27 @@ class Settings(BaseSettings):
     local_bind_host: str = Field("127.0.0.1")
     local_postgres: bool = Field(True, description="`up` runs its own PostgreSQL at DATABASE_URL's port")
     local_broker: bool = Field(True, description="`up` runs its own broker at KAFKA_BOOTSTRAP_SERVERS")
+    local_broker_storage: Literal["s3", "memory"] = Field(
+        "s3",
+        description="s3: topics on disk through the local S3 endpoint (durable); memory: lost at restart",
+    )
+    local_broker_bucket: str = Field(
+        "tansu", description="bucket of the local S3 endpoint holding the topics"
+    )
 
     def section(self, model: type[M], prefix: str = "", **renamed: str) -> dict[str, Any]:
         """The values of `model`'s fields from these settings: field `x` from the setting `prefix + x`, or
         from the setting `renamed["x"]`. Domain parameter objects are built this way (`model(**...)`), so
         none of them restates a default."""
         return {name: getattr(self, renamed.get(name, prefix + name)) for name in model.model_fields}
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the environment variables that reproduce them in a child process."""
+        return {
+            name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
 
     @property
     def database_conninfo(self) -> str:

@@ -21,6 +21,8 @@ INGEST_OFFSETS: Final = "ingest_offsets"
 DEAD_LETTERS: Final = "dead_letters"
 ALERTS: Final = "alerts"
 PRICE_CHANGES: Final = "price_changes"
+PRICE_CHANGE_OUTBOX: Final = "price_change_outbox"
+PRICE_FEED_RELAYS: Final = "price_feed_relays"
 INGEST_THROUGHPUT: Final = "ingest_throughput"
 ANALYTICS_FUNNEL_STAGES: Final = "analytics_funnel_stages"
 ANALYTICS_FUNNEL_BREAKDOWN: Final = "analytics_funnel_breakdown"
@@ -49,6 +51,8 @@ ALL: Final = (
     DEAD_LETTERS,
     ALERTS,
     PRICE_CHANGES,
+    PRICE_CHANGE_OUTBOX,
+    PRICE_FEED_RELAYS,
     INGEST_THROUGHPUT,
     ANALYTICS_FUNNEL_STAGES,
     ANALYTICS_FUNNEL_BREAKDOWN,

@@ -2,7 +2,10 @@
 
 Apache Kafka cannot be installed from this project's package sources; Tansu speaks the same wire protocol
 (topics, idempotent producers, consumer groups, commits), so the code under test is the code that runs
-against Apache Kafka in `deploy/`. Its storage here is memory: a broker restart loses the topics.
+against Apache Kafka in `deploy/`. Storage: `up` keeps topics in the local S3 endpoint (s3rver, on disk),
+so they survive restarts and crashes; the tests and benchmarks use the faster memory engine (a restart
+loses its topics). This build of Tansu has no other storage engine (its PostgreSQL and SQLite engines are
+not compiled in).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ def tansu_binary() -> Path:
     return path
 
 
-def broker_argv(host: str, port: int) -> list[str]:
+def broker_argv(host: str, port: int, storage: str = "memory://tansu/") -> list[str]:
     # Both listener flags are needed: with one, Tansu binds 0.0.0.0:9092.
     url = f"tcp://{host}:{port}"
     return [
@@ -28,5 +31,5 @@ def broker_argv(host: str, port: int) -> list[str]:
         "broker",
         "--listener-url", url,
         "--advertised-listener-url", url,
-        "--storage-engine", "memory://tansu/",
+        "--storage-engine", storage,
     ]  # fmt: skip

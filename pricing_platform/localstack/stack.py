@@ -27,12 +27,16 @@ from pricing_platform.core import tables
 from pricing_platform.core.catalog import TOPICS, Stream, consumer_group
 from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
+from pricing_platform.localstack import s3
 from pricing_platform.localstack.broker import broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
 from pricing_platform.observability import prometheus
-from pricing_platform.topics import ensure_topics
+from pricing_platform.topics import delete_consumer_groups, ensure_topics
 
+# Started in this order: storage first (the broker keeps its topics in it), then the servers, then the
+# services that use them.
+STORAGE = "storage"
 INFRA = "infra"
 PIPELINE = "pipeline"
 
@@ -75,15 +79,21 @@ def programs(settings: Settings) -> list[Program]:
                 "postgres", pg.server_argv(), INFRA, user=service_user(), directory=pg.root, stopsignal="INT"
             )
         )
+    if runs_local_s3(settings):
+        found.append(
+            Program(
+                "s3",
+                s3.s3rver_argv(settings.local_bind_host, settings.local_s3_port, local_s3_dir(settings)),
+                STORAGE,
+                stopsignal="INT",
+            )
+        )
     if settings.local_broker:
         host, port = _host_port(settings.kafka_bootstrap_servers.split(",")[0])
-        found.append(Program("broker", broker_argv(host, port), INFRA))
-    if settings.local_s3:
-        # moto's S3 server: a real S3 HTTP endpoint (objects in memory), standing in for MinIO here.
-        moto = str(Path(sys.executable).parent / "moto_server")
-        found.append(
-            Program("s3", [moto, "-H", settings.local_bind_host, "-p", str(settings.local_s3_port)], INFRA)
-        )
+        durable = settings.local_broker_storage == "s3"
+        storage = f"s3://{settings.local_broker_bucket}/" if durable else "memory://tansu/"
+        environment = s3.broker_environment(local_s3_url(settings)) if durable else {}
+        found.append(Program("broker", broker_argv(host, port, storage), INFRA, environment=environment))
     if settings.local_monitoring:
         found += monitoring_programs(settings)
     for index, stream in enumerate(Stream):
@@ -117,15 +127,27 @@ def programs(settings: Settings) -> list[Program]:
     )
     found.append(
         Program(
+            "relay",
+            _python(
+                "relay", "--relay-id", "local-relay", "--metrics-port", str(settings.price_feed_metrics_port)
+            ),
+            PIPELINE,
+            directory=PROJECT_ROOT,
+        )
+    )
+    found.append(
+        Program(
+            # The price-responsive market: shoppers, competitors, warehouses, and the storefront that
+            # applies the price feed.
             "simulators",
             _python(
                 "simulate",
-                "all",
-                "--rate",
-                str(settings.simulator_rate),
+                "market",
                 "--no-progress",
                 "--metrics-port",
                 str(settings.simulator_metrics_port),
+                "--delivered-log",
+                str(settings.local_state_dir / "simulators" / "delivered.jsonl"),
             ),
             PIPELINE,
             directory=PROJECT_ROOT,
@@ -218,6 +240,9 @@ def endpoints(settings: Settings) -> list[Endpoint]:
                     f"metrics ingest-{stream.value}", f"http://{settings.local_bind_host}:{port}/metrics"
                 )
             )
+    if settings.price_feed_metrics_port:
+        relay = f"http://{settings.local_bind_host}:{settings.price_feed_metrics_port}/metrics"
+        found.append(Endpoint("metrics price-feed relay", relay))
     if settings.local_s3:
         found.append(Endpoint("S3 lake (local endpoint)", f"{local_s3_url(settings)}/{settings.lake_bucket}"))
     host = settings.local_bind_host
@@ -250,10 +275,19 @@ def up(settings: Settings, console: Console) -> None:
         # is passed this way rather than written into its config file.
         os.environ.setdefault("DAGSTER_DATABASE_URL", str(settings.dagster_database_url))
         if settings.local_s3:
-            # The stack's own services write the lake to its local S3 endpoint (throwaway credentials).
-            os.environ.update(LOCAL_S3_ENVIRONMENT | {"S3_ENDPOINT_URL": local_s3_url(settings)})
+            # The stack's own services write the lake to its local S3 endpoint.
+            os.environ.update(local_s3_environment(settings))
         status.update("starting the process manager")
         supervisor.start_daemon()
+        if runs_local_s3(settings):
+            status.update("starting the local S3 endpoint")
+            supervisor.start_group(STORAGE)
+            for bucket in local_buckets(settings):
+                _wait(
+                    lambda bucket=bucket: s3.create_bucket(local_s3_url(settings), bucket),
+                    30,
+                    f"S3 endpoint {local_s3_url(settings)} (bucket {bucket})",
+                )
         status.update("starting PostgreSQL and the broker")
         supervisor.start_group(INFRA)
         if settings.local_postgres:
@@ -273,9 +307,6 @@ def up(settings: Settings, console: Console) -> None:
         where = _without_password(settings.database_conninfo)
         _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {where}")
         prepare_database(settings)
-        if settings.local_s3:
-            status.update("creating the lake bucket")
-            _wait(lambda: _bucket_ready(settings), 30, f"S3 endpoint {local_s3_url(settings)}")
         status.update("creating topics")
         created = [name for name, outcome in ensure_topics(settings).items() if outcome == "created"]
         if created:
@@ -284,7 +315,15 @@ def up(settings: Settings, console: Console) -> None:
             with psycopg.connect(settings.database_conninfo) as conn:
                 forgotten = forget_positions(conn, created)
             if forgotten:
-                console.print(f"new topics {', '.join(created)}: {forgotten} stored partition positions reset")
+                console.print(
+                    f"new topics {', '.join(created)}: {forgotten} stored partition positions reset"
+                )
+        if settings.local_broker and not supervisor.is_running(
+            f"{PIPELINE}:ingest-{Stream.CLICKSTREAM.value}"
+        ):
+            # Tansu keeps group membership across its own restarts: new workers would wait for the members
+            # of before the restart to time out. Their positions are in PostgreSQL; the group is disposable.
+            delete_consumer_groups(settings, [consumer_group(s, settings.kafka_group_prefix) for s in Stream])
         status.update("starting ingest workers and simulators")
         supervisor.start_group(PIPELINE)
     console.print(status_table(settings))
@@ -350,7 +389,32 @@ def data_table(settings: Settings) -> Table:
     return table
 
 
-LOCAL_S3_ENVIRONMENT = {"LAKE_BACKEND": "s3", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+def runs_local_s3(settings: Settings) -> bool:
+    """The local S3 endpoint serves the lake (LOCAL_S3) and the durable broker's topics."""
+    return settings.local_s3 or (settings.local_broker and settings.local_broker_storage == "s3")
+
+
+def local_buckets(settings: Settings) -> list[str]:
+    buckets = [settings.lake_bucket] if settings.local_s3 else []
+    if settings.local_broker and settings.local_broker_storage == "s3":
+        buckets.append(settings.local_broker_bucket)
+    return buckets
+
+
+def local_s3_dir(settings: Settings) -> Path:
+    return settings.local_state_dir / "s3"
+
+
+def local_s3_environment(settings: Settings) -> dict[str, str]:
+    """What the stack's processes (and commands run from a shell, like `lake query`) need to use the lake
+    on the local endpoint."""
+    return {
+        "LAKE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": local_s3_url(settings),
+        "AWS_ACCESS_KEY_ID": s3.ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": s3.SECRET_KEY,
+        **s3.CLIENT_ENVIRONMENT,
+    }
 
 
 def lake_settings(settings: Settings) -> Settings:
@@ -358,39 +422,19 @@ def lake_settings(settings: Settings) -> Settings:
     else whatever LAKE_* / S3_* say. Commands run from a shell (`lake query`) read the same lake."""
     if not settings.local_s3:
         return settings
+    os.environ.update(s3.CLIENT_ENVIRONMENT)
     return settings.model_copy(
         update={
             "lake_backend": "s3",
             "s3_endpoint_url": local_s3_url(settings),
-            "aws_access_key_id": LOCAL_S3_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": LOCAL_S3_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+            "aws_access_key_id": s3.ACCESS_KEY,
+            "aws_secret_access_key": s3.SECRET_KEY,
         }
     )
 
 
 def local_s3_url(settings: Settings) -> str:
     return f"http://{settings.local_bind_host}:{settings.local_s3_port}"
-
-
-def _bucket_ready(settings: Settings) -> bool:
-    """Create the lake bucket on the local endpoint (idempotent); False while the endpoint is starting."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=local_s3_url(settings),
-        region_name=settings.s3_region,
-        aws_access_key_id=LOCAL_S3_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_S3_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
-    )
-    try:
-        client.create_bucket(Bucket=settings.lake_bucket)
-    except ClientError as exc:
-        return exc.response["Error"]["Code"] in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
-    except BotoCoreError:
-        return False
-    return True
 
 
 def _database_reachable(settings: Settings) -> bool:

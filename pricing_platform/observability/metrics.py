@@ -345,7 +345,12 @@ def pushed_registries() -> list[CollectorRegistry]:
 def exported_metric_names() -> set[str]:
     """Every sample name the platform's own code exports (scraped or pushed), suffixes included."""
     from ingest_workers import metrics as ingest_metrics
+    from pricing_platform.pricefeed import metrics as relay_metrics
     from pricing_platform.simulators import metrics as simulator_metrics
 
-    scraped = [*_module_metrics(ingest_metrics), *_module_metrics(simulator_metrics)]
+    scraped = [
+        *_module_metrics(ingest_metrics),
+        *_module_metrics(simulator_metrics),
+        *_module_metrics(relay_metrics),
+    ]
     return _sample_names(scraped) | _sample_names(pushed_registries())

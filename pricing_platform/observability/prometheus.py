@@ -38,6 +38,8 @@ def local_targets(settings: Settings) -> dict[str, list[str]]:
     if settings.ingest_metrics_port:
         for index, stream in enumerate(Stream):
             jobs[ingest_job(stream)] = [f"{host}:{settings.ingest_metrics_port + index}"]
+    if settings.price_feed_metrics_port:
+        jobs["price-feed-relay"] = [f"{host}:{settings.price_feed_metrics_port}"]
     if settings.simulator_metrics_port:
         jobs["simulators"] = [f"{host}:{settings.simulator_metrics_port}"]
     jobs["pushgateway"] = [f"{host}:{settings.pushgateway_port}"]

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
@@ -17,13 +18,14 @@ from pricing_platform.pricing.rules import PricingRules
 
 # For every product with any competitor observation: our price and cost, the fresh competitor prices
 # (within the staleness limit) averaged, how many of them undercut us, and purchases in the last hour by
-# event time. Stale observations still count for "newest_age_s", so a reason can say how old they are.
+# event time, all as of the cycle's `now` parameter. Stale observations still count for "newest_age_s", so
+# a reason can say how old they are.
 INPUTS_SQL = sql.SQL(
     """
     WITH observed AS (
         SELECT product_id,
                competitor_price,
-               extract(epoch FROM now() - event_time) AS age_s
+               extract(epoch FROM %(now)s::timestamptz - event_time) AS age_s
         FROM {latest}
     ), market AS (
         SELECT o.product_id,
@@ -39,7 +41,8 @@ INPUTS_SQL = sql.SQL(
     ), demand AS (
         SELECT product_id, count(*) AS velocity
         FROM {clicks}
-        WHERE event_type = 'purchase' AND event_time > now() - interval '1 hour' AND event_time <= now()
+        WHERE event_type = 'purchase' AND event_time > %(now)s::timestamptz - interval '1 hour'
+          AND event_time <= %(now)s::timestamptz
         GROUP BY product_id
     )
     -- float8 on the way out: the engine computes in floats and converting Decimals in Python costs more
@@ -80,9 +83,9 @@ class CycleSummary:
         return self.read_s + self.decide_s + self.write_s
 
 
-def load_inputs(conn: psycopg.Connection, rules: PricingRules) -> dict[str, np.ndarray]:
+def load_inputs(conn: psycopg.Connection, rules: PricingRules, now: datetime) -> dict[str, np.ndarray]:
     with conn.cursor() as cur:
-        cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s})
+        cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s, "now": now})
         return columns_from_rows(cur.fetchall())
 
 
@@ -103,12 +106,16 @@ def write_recommendations(
             copy.write_row((cycle_id, *values))
 
 
-def run_cycle(conn: psycopg.Connection, rules: PricingRules) -> CycleSummary:
-    """Read, decide and append one cycle in a single transaction (readers never see half a cycle)."""
+def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | None = None) -> CycleSummary:
+    """Read, decide and append one cycle in a single transaction (readers never see half a cycle).
+
+    `now` is the instant the cycle prices at (the last hour's purchases, the prices' ages): the real
+    clock by default, a simulated one in simulated-time runs."""
     cycle_id = uuid.uuid4()
+    now = now or datetime.now(UTC)
     with conn.transaction():
         started = time.perf_counter()
-        inputs = load_inputs(conn, rules)
+        inputs = load_inputs(conn, rules, now)
         read_done = time.perf_counter()
         decided = decide(inputs, rules)
         decide_done = time.perf_counter()

@@ -52,11 +52,11 @@ def producer_config(settings: Settings) -> dict[str, str | int | bool]:
     }
 
 
-class _Stop:
+class StopFlag:
     requested = False
 
 
-class _Deliveries:
+class Deliveries:
     """Broker acknowledgements and failures, counted per stream by the producer's delivery callbacks.
 
     The callbacks only bump plain ints; `publish_metrics` moves the counts to Prometheus after each poll,
@@ -96,11 +96,11 @@ class _Deliveries:
             self._published[stream] = (now_delivered, now_failed)
 
 
-class _Status:
+class Status:
     """The rich live status: events/s, sent and acknowledged per stream, refreshed a few times a second."""
 
     def __init__(
-        self, streams: Sequence[Stream], sent: dict[Stream, int], deliveries: _Deliveries, enabled: bool
+        self, streams: Sequence[Stream], sent: dict[Stream, int], deliveries: Deliveries, enabled: bool
     ) -> None:
         self._streams = streams
         self._sent = sent
@@ -112,7 +112,7 @@ class _Status:
         # auto_refresh off: we refresh from the produce loop, so no render thread competes with it.
         self._live = Live(console=Console(stderr=True), auto_refresh=False) if enabled else None
 
-    def __enter__(self) -> _Status:
+    def __enter__(self) -> Status:
         if self._live is not None:
             self._live.start()
             self._live.update(self._render(), refresh=True)
@@ -153,7 +153,7 @@ class _Status:
 
 
 @contextmanager
-def _stop_on_signals(stop: _Stop) -> Iterator[None]:
+def stop_on_signals(stop: StopFlag) -> Iterator[None]:
     """SIGINT/SIGTERM ask for a clean stop (finish, flush, return); a second one aborts the flush."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may install handlers; the caller owns shutdown then
@@ -203,11 +203,11 @@ def run_simulators(
         raise ValueError("no streams selected")
 
     simulation = Simulation(selected, seed=seed, clock=utc_now)
-    deliveries = _Deliveries(selected)
+    deliveries = Deliveries(selected)
     sent = dict.fromkeys(selected, 0)
     producer = Producer({**producer_config(settings), **(producer_overrides or {})})
-    stop = _Stop()
-    with _stop_on_signals(stop), _Status(selected, sent, deliveries, progress) as status:
+    stop = StopFlag()
+    with stop_on_signals(stop), Status(selected, sent, deliveries, progress) as status:
         completed = False
         try:
             _produce(simulation, producer, deliveries, sent, rate, count, stop, status)
@@ -231,12 +231,12 @@ def run_simulators(
 def _produce(
     simulation: Simulation,
     producer: Producer,
-    deliveries: _Deliveries,
+    deliveries: Deliveries,
     sent: dict[Stream, int],
     rate: float | None,
     count: int | None,
-    stop: _Stop,
-    status: _Status,
+    stop: StopFlag,
+    status: Status,
 ) -> None:
     # Bound once: this loop runs per event at hundreds of thousands of events/s.
     produce = producer.produce
@@ -285,7 +285,7 @@ def _produce(
                     time.sleep(min(delay, MAX_SLEEP_S))
 
 
-def _flush(producer: Producer, deliveries: _Deliveries, status: _Status, *, deadline: float | None) -> None:
+def _flush(producer: Producer, deliveries: Deliveries, status: Status, *, deadline: float | None) -> None:
     while True:
         remaining = producer.flush(FLUSH_STEP_S)
         deliveries.publish_metrics()

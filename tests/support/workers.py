@@ -21,33 +21,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[name.upper()] = str(value)
-    return env
+    return {**os.environ, **settings.environment()}
 
 
-class WorkerProcess:
-    def __init__(self, stream: Stream, settings: Settings, log_dir: Path, name: str) -> None:
-        self.stream = stream
+class PlatformProcess:
+    """A `pricing-platform` command as a real OS process, with this test's settings."""
+
+    def __init__(self, args: Sequence[str], settings: Settings, log_dir: Path, name: str) -> None:
+        self.args = list(args)
         self.settings = settings
         self.log_path = log_dir / f"{name}.log"
         self.name = name
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> PlatformProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pricing_platform",
-                    "ingest",
-                    self.stream.value,
-                    "--worker-id",
-                    self.name,
-                ],
+                [sys.executable, "-m", "pricing_platform", *self.args],
                 cwd=PROJECT_ROOT,
                 env=settings_env(self.settings),
                 stdout=log,
@@ -81,6 +71,25 @@ class WorkerProcess:
             assert self.process is not None
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+class WorkerProcess(PlatformProcess):
+    def __init__(self, stream: Stream, settings: Settings, log_dir: Path, name: str) -> None:
+        super().__init__(["ingest", stream.value, "--worker-id", name], settings, log_dir, name)
+        self.stream = stream
+
+    def start(self) -> WorkerProcess:
+        super().start()
+        return self
+
+
+class RelayProcess(PlatformProcess):
+    def __init__(self, settings: Settings, log_dir: Path, name: str) -> None:
+        super().__init__(["relay", "--relay-id", name, "--metrics-port", "0"], settings, log_dir, name)
+
+    def start(self) -> RelayProcess:
+        super().start()
+        return self
 
 
 def produce(settings: Settings, messages: Iterable[tuple[str, bytes | None, bytes | None]]) -> int:

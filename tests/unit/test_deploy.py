@@ -41,6 +41,7 @@ PLATFORM_SERVICES = frozenset(
     {
         "init",
         *(f"ingest-{s.value}" for s in Stream),
+        "price-feed-relay",
         "simulators",
         "dagster-webserver",
         "dagster-daemon",
@@ -69,6 +70,7 @@ COMPOSE_VARIABLES = frozenset(
         "DASHBOARD_DB_PASSWORD",
         "APPROVALS_DB_PASSWORD",
         *(f"INGEST_{s.value.upper()}_REPLICAS" for s in Stream),
+        "PRICE_FEED_RELAY_REPLICAS",
     }
 )
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN")
@@ -284,7 +286,7 @@ def test_worker_metrics_ports_follow_the_settings(stream: Stream) -> None:
 def test_simulators_are_demo_data_with_their_metrics_port() -> None:
     svc = service("simulators")
     assert svc.get("profiles") == ["demo"], "production does not produce simulated events"
-    assert command(svc)[:3] == ["pricing-platform", "simulate", "all"]
+    assert command(svc)[:3] == ["pricing-platform", "simulate", "market"], "the price-responsive market"
     port = int(environment(svc).get("SIMULATOR_METRICS_PORT", default("simulator_metrics_port")))
     assert port == default("simulator_metrics_port")
     assert [int(p) for p in svc["expose"]] == [port]

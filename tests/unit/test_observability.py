@@ -168,6 +168,7 @@ def test_deploy_config_scrapes_exactly_the_compose_services() -> None:
         "ingest-clickstream": {"ingest-clickstream:9101"},
         "ingest-inventory": {"ingest-inventory:9102"},
         "ingest-competitor": {"ingest-competitor:9103"},
+        "price-feed-relay": {"price-feed-relay:9105"},
         "simulators": {"simulators:9104"},
         "pushgateway": {"pushgateway:9091"},
         "postgres-exporter": {"postgres-exporter:9187"},

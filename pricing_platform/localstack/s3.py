@@ -1,0 +1,67 @@
+"""The local stack's S3 endpoint: npm's `s3rver`, which keeps objects on disk under the state directory, so
+the Parquet lake and the broker's topics survive `down`/`up` and crashes. MinIO, the deployment's S3, has
+no package in the reachable registries; moto's server keeps objects in memory only.
+
+s3rver is installed by the install step (`npm ci` in this directory's package.json). Clients must not send
+aws-chunked uploads with trailing checksums, which s3rver stores verbatim (corrupting the object): boto3,
+pyarrow (the AWS C++ SDK) and the broker's object_store client all honour
+AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED, which the stack sets for every process it starts and which
+`client_environment` gives to anyone else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+S3RVER_DIR: Final = Path(__file__).with_name("s3rver")
+S3RVER_BIN: Final = S3RVER_DIR / "node_modules" / ".bin" / "s3rver"
+# s3rver accepts these and only these credentials (its defaults); the endpoint is loopback-only.
+ACCESS_KEY: Final = "S3RVER"
+SECRET_KEY: Final = "S3RVER"
+REGION: Final = "us-east-1"
+# Every S3 client of the local stack needs this against s3rver (see the module docstring).
+CLIENT_ENVIRONMENT: Final = {"AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED"}
+
+
+def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
+    if not S3RVER_BIN.exists():
+        raise FileNotFoundError(
+            f"s3rver missing at {S3RVER_BIN}: run the install step (`make install`, which runs "
+            f"`npm ci --prefix {S3RVER_DIR}`)"
+        )
+    # --no-vhost-buckets: path-style only, as every client here is configured.
+    return [str(S3RVER_BIN), "--directory", str(directory), "--address", host, "--port", str(port),
+            "--silent", "--no-vhost-buckets"]  # fmt: skip
+
+
+def create_bucket(endpoint_url: str, bucket: str) -> bool:
+    """Create `bucket` (idempotent); False while the endpoint is not answering yet."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+    try:
+        client.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
+    except BotoCoreError:
+        return False
+    return True
+
+
+def broker_environment(endpoint_url: str) -> dict[str, str]:
+    """What the broker's S3 storage engine (Rust object_store) reads to reach the local endpoint."""
+    return {
+        "AWS_ENDPOINT": endpoint_url,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        **CLIENT_ENVIRONMENT,
+    }

@@ -1,0 +1,115 @@
+"""The market in real time, as `pricing-platform up` runs it: shoppers, competitors and warehouses produce
+the raw streams as the clock passes, and the storefront applies the platform's price feed as it arrives.
+
+Before the first event the storefront reads the price feed to its end, so the market starts at the prices
+the platform last published (after a restart too), never at stale catalog prices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from confluent_kafka import Producer
+
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.events import ENCODER
+from pricing_platform.core.settings import Settings
+from pricing_platform.simulators.market.shop import Market, MarketConfig
+from pricing_platform.simulators.market.truth import write_truth
+from pricing_platform.simulators.run import Deliveries, Status, StopFlag, producer_config, stop_on_signals
+from pricing_platform.simulators.storefront import AppliedPrice, Storefront
+
+log = logging.getLogger(__name__)
+
+TICK_S: Final = 0.1  # events are produced in steps of this much real time
+
+
+def run_live_market(
+    settings: Settings,
+    *,
+    seed: int,
+    sessions_per_day: float,
+    truth_file: Path | None = None,
+    delivered_log: Path | None = None,
+    progress: bool = True,
+) -> dict[Stream, int]:
+    """Run until SIGINT/SIGTERM; returns the events the broker acknowledged per stream."""
+    market = Market(seed, datetime.now(UTC), MarketConfig(sessions_per_day=sessions_per_day))
+    if truth_file is not None:
+        write_truth(market, truth_file)
+        log.info("market truth written to %s", truth_file)
+    pending: list[AppliedPrice] = []
+    storefront = Storefront(settings, pending.append, client_id="pricing-storefront")
+    recovered = storefront.catch_up()
+    _apply(market, pending)
+    log.info("storefront caught up with the price feed: %s price(s) recovered", recovered)
+
+    streams = list(Stream)
+    deliveries = Deliveries(streams)
+    sent = dict.fromkeys(streams, 0)
+    producer = Producer({**producer_config(settings), "client.id": "pricing-market"})
+    topics = {s: TOPICS[s].name for s in streams}
+    callbacks = {s: deliveries.callback(s) for s in streams}
+    stop = StopFlag()
+    with stop_on_signals(stop), Status(streams, sent, deliveries, progress) as status:
+        try:
+            while not stop.requested:
+                started = time.monotonic()
+                storefront.poll(0)
+                _apply(market, pending)
+                _produce(producer, market.advance(datetime.now(UTC)), topics, callbacks, sent)
+                producer.poll(0)
+                deliveries.publish_metrics()
+                status.update(time.monotonic())
+                time.sleep(max(0.0, TICK_S - (time.monotonic() - started)))
+        finally:
+            status.phase = "flushing"
+            producer.flush(10)
+            deliveries.publish_metrics()
+            storefront.close()
+    if delivered_log is not None:
+        record_delivered(delivered_log, seed, deliveries.delivered)
+    if deliveries.failures:
+        raise RuntimeError(
+            f"{deliveries.failures:,} market event(s) failed delivery: {deliveries.first_error}"
+        )
+    return dict(deliveries.delivered)
+
+
+def _apply(market: Market, pending: list[AppliedPrice]) -> None:
+    for applied in pending:
+        market.set_price(applied.product_id, applied.price)
+    pending.clear()
+
+
+def _produce(
+    producer: Producer,
+    events: Sequence[tuple[Stream, bytes, object]],
+    topics: dict[Stream, str],
+    callbacks: dict[Stream, object],
+    sent: dict[Stream, int],
+) -> None:
+    encode = ENCODER.encode
+    for stream, key, event in events:
+        value = encode(event)
+        while True:
+            try:
+                producer.produce(topics[stream], value=value, key=key, on_delivery=callbacks[stream])
+                break
+            except BufferError:
+                producer.poll(0.05)
+        sent[stream] += 1
+
+
+def record_delivered(path: Path, seed: int, delivered: dict[Stream, int]) -> None:
+    """Append this run's acknowledged events per stream (a soak adds them up across restarts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"at": datetime.now(UTC).isoformat(), "seed": seed, **{s.value: n for s, n in delivered.items()}}
+    with path.open("a") as handle:
+        handle.write(json.dumps(line) + "\n")

@@ -1,0 +1,300 @@
+"""The outbound price feed against the real broker and PostgreSQL: an applied price change reaches the
+storefront through the outbox and a relay process, in order, once; through a relay SIGKILLed at random
+moments and a PostgreSQL restart no change is lost and none is applied twice; two relays share the lanes;
+a fresh storefront recovers every current price from the feed alone; bad messages are refused."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import psycopg
+import pytest
+
+from pricing_platform.core.catalog import PRICE_CHANGES_TOPIC, PRODUCTS
+from pricing_platform.core.settings import Settings
+from pricing_platform.simulators.storefront import AppliedPrice, Storefront
+from tests.support.servers import PostgresProcess
+from tests.support.workers import RelayProcess, produce, wait_until
+
+pytestmark = pytest.mark.integration
+
+PRODUCT_IDS = [p.product_id for p in PRODUCTS]
+
+
+@pytest.fixture
+def relays(
+    topics: Settings, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., RelayProcess]]:
+    started: list[RelayProcess] = []
+    log_dir = artifacts_dir / "relays" / request.node.name
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fast = topics.model_copy(
+        update={"price_feed_poll_interval_s": 0.2, "price_feed_snapshot_interval_s": 3600.0}
+    )
+
+    def start(name: str | None = None) -> RelayProcess:
+        relay = RelayProcess(fast, log_dir, name or f"relay-{len(started)}").start()
+        started.append(relay)
+        return relay
+
+    yield start
+    for relay in started:
+        relay.stop_quietly()
+
+
+@pytest.fixture
+def storefront(topics: Settings) -> Iterator[tuple[Storefront, list[AppliedPrice]]]:
+    applied: list[AppliedPrice] = []
+    front = Storefront(topics, applied.append, client_id="test-storefront")
+    yield front, applied
+    front.close()
+
+
+def apply_change(conninfo: str, product_id: str, price: Decimal, by: str = "test") -> int:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT version FROM apply_price_change(%s, %s, %s, %s)", (product_id, price, by, "a test")
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def db_prices(conninfo: str) -> dict[str, tuple[Decimal, int]]:
+    with psycopg.connect(conninfo) as conn:
+        return {
+            p: (price, v)
+            for p, price, v in conn.execute("SELECT product_id, current_price, price_version FROM products")
+        }
+
+
+def unpublished(conninfo: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT count(*) FROM price_change_outbox WHERE published_at IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
+def late_final(applied: list[AppliedPrice]) -> list[AppliedPrice]:
+    """The last applied price per product."""
+    return list({a.product_id: a for a in applied}.values())
+
+
+def drain(front: Storefront, until: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        front.poll(0.1)
+
+
+def test_an_applied_change_reaches_the_storefront_in_order_and_is_marked_published(
+    topics: Settings, relays: Callable[..., RelayProcess], storefront: tuple[Storefront, list[AppliedPrice]]
+) -> None:
+    front, applied = storefront
+    front.catch_up()
+    relays()
+    db = topics.database_conninfo
+    prices = [Decimal("850.00"), Decimal("829.99"), Decimal("869.99")]
+    for price in prices:
+        apply_change(db, "P001", price)
+    drain(front, lambda: front.versions.get("P001") == 3, 30, "three versions of P001")
+    changes = [a for a in applied if a.change_id is not None]  # a relay also snapshots when it starts
+    assert [(a.product_id, a.price, a.version) for a in changes] == [
+        ("P001", price, version) for version, price in enumerate(prices, start=1)
+    ]
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT o.published_at IS NOT NULL, c.version, c.reason, c.approved_by "
+            "FROM price_change_outbox o JOIN price_changes c USING (change_id) ORDER BY o.outbox_id"
+        ).fetchall()
+    assert rows == [(True, v, "a test", "test") for v in (1, 2, 3)]
+
+
+def test_a_relay_killed_at_random_moments_loses_and_repeats_nothing(
+    topics: Settings, relays: Callable[..., RelayProcess], storefront: tuple[Storefront, list[AppliedPrice]]
+) -> None:
+    front, applied = storefront
+    front.catch_up()
+    db = topics.database_conninfo
+    rng = random.Random(7)
+    expected: dict[str, int] = {}
+    stop = threading.Event()
+
+    def approve_continuously() -> None:
+        while not stop.is_set():
+            product = rng.choice(PRODUCT_IDS[:12])
+            price = Decimal(rng.randint(10_000, 90_000)) / 100
+            try:
+                expected[product] = apply_change(db, product, price)
+            except psycopg.errors.RaiseException:
+                continue  # the same price twice in a row: refused, nothing changed
+            time.sleep(0.01)
+
+    approver = threading.Thread(target=approve_continuously)
+    approver.start()
+    try:
+        for _ in range(6):
+            relay = relays()
+            time.sleep(rng.uniform(0.3, 1.5))
+            relay.signal(signal.SIGKILL)
+            relay.process.wait(timeout=10)  # type: ignore[union-attr]
+            front.poll(0.05)
+    finally:
+        stop.set()
+        approver.join()
+    relays("survivor")
+    drain(front, lambda: all(front.versions.get(p, 0) >= v for p, v in expected.items()), 60, "every change")
+    versions_seen = [(a.product_id, a.version) for a in applied if a.change_id is not None]
+    assert len(versions_seen) == len(set(versions_seen)), "no version applied twice"
+    for product, version in expected.items():
+        mine = [v for p, v in versions_seen if p == product]
+        assert mine == sorted(mine), f"{product}: applied out of order"
+        assert mine[-1] == version
+    shown = {a.product_id: (a.price, a.version) for a in late_final(applied)}
+    current = db_prices(db)
+    assert {p: shown[p] for p in expected} == {p: current[p] for p in expected}
+    wait_until(lambda: unpublished(db) == 0, 30, "every outbox row marked published")
+
+
+def test_changes_arrive_through_a_postgresql_restart(
+    topics: Settings,
+    postgres: PostgresProcess,
+    relays: Callable[..., RelayProcess],
+    storefront: tuple[Storefront, list[AppliedPrice]],
+) -> None:
+    front, _ = storefront
+    front.catch_up()
+    db = topics.database_conninfo
+    relays()
+    apply_change(db, "P002", Decimal("1150.00"))
+    drain(front, lambda: front.versions.get("P002") == 1, 30, "the first change")
+    postgres.stop()
+    postgres.start()
+    apply_change(db, "P002", Decimal("1100.00"))
+    drain(front, lambda: front.versions.get("P002") == 2, 60, "the change after the restart")
+
+
+def test_two_relays_share_the_lanes_and_one_takes_over_when_the_other_dies(
+    topics: Settings, relays: Callable[..., RelayProcess], storefront: tuple[Storefront, list[AppliedPrice]]
+) -> None:
+    front, _ = storefront
+    front.catch_up()
+    db = topics.database_conninfo
+    first, second = relays("first"), relays("second")
+
+    def lanes_by_relay() -> list[int]:
+        with psycopg.connect(db) as conn:
+            return [
+                count
+                for (count,) in conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 28774 "
+                    "GROUP BY pid ORDER BY pid"
+                )
+            ]
+
+    wait_until(lambda: lanes_by_relay() == [8, 8], 30, "8 lanes each", lambda: str(lanes_by_relay()))
+    first.signal(signal.SIGKILL)
+    first.process.wait(timeout=10)  # type: ignore[union-attr]
+    wait_until(
+        lambda: lanes_by_relay() == [16],
+        30,
+        "the survivor holding all 16 lanes",
+        lambda: str(lanes_by_relay()),
+    )
+    for product in PRODUCT_IDS:
+        apply_change(db, product, Decimal("77.77"))
+    drain(
+        front, lambda: all(front.versions.get(p) == 1 for p in PRODUCT_IDS), 60, "a change of every product"
+    )
+    assert second.alive()
+
+
+def test_a_fresh_storefront_recovers_every_current_price_from_the_feed(
+    topics: Settings, relays: Callable[..., RelayProcess]
+) -> None:
+    db = topics.database_conninfo
+    relays()
+    for product in PRODUCT_IDS[:10]:
+        apply_change(db, product, Decimal("123.45"))
+        apply_change(db, product, Decimal("120.00"))
+    wait_until(lambda: unpublished(db) == 0, 30, "the outbox published")
+    applied: list[AppliedPrice] = []
+    late = Storefront(topics, applied.append, client_id="late-storefront")
+    try:
+        late.catch_up()
+        recovered = {a.product_id: (a.price, a.version) for a in late_final(applied)}
+    finally:
+        late.close()
+    current = db_prices(db)
+    assert recovered == current, "every product: the changed ones and, from the snapshot, the others"
+
+
+def test_snapshots_keep_every_price_recoverable(
+    topics: Settings, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    # A relay whose snapshot interval has passed publishes the current price of every product in its lanes.
+    log_dir = artifacts_dir / "relays" / request.node.name
+    log_dir.mkdir(parents=True, exist_ok=True)
+    snapshotting = topics.model_copy(
+        update={"price_feed_snapshot_interval_s": 0.5, "price_feed_poll_interval_s": 0.2}
+    )
+    relay = RelayProcess(snapshotting, log_dir, "snapshots").start()
+    applied: list[AppliedPrice] = []
+    front = Storefront(topics, applied.append, client_id="snapshot-storefront")
+    try:
+        deadline = time.monotonic() + 30
+        while len(front.versions) < len(PRODUCT_IDS) and time.monotonic() < deadline:
+            front.poll(0.2)
+    finally:
+        front.close()
+        relay.stop_quietly()
+    assert set(front.versions) == set(PRODUCT_IDS), "a snapshot of every product"
+    assert all(a.change_id is None and a.version == 0 for a in applied), "no change was applied: version 0"
+    assert {a.product_id: a.price for a in applied} == {p.product_id: p.base_price for p in PRODUCTS}
+
+
+def test_the_storefront_refuses_bad_messages_and_applies_the_rest(
+    topics: Settings, storefront: tuple[Storefront, list[AppliedPrice]]
+) -> None:
+    front, applied = storefront
+    good = msgspec.json.encode(
+        {
+            "type": "price_snapshot",
+            "product_id": "P003",
+            "price": 650.0,
+            "version": 4,
+            "as_of": "2026-11-30T10:00:00Z",
+        }
+    )
+    bad = [
+        b"not json",
+        msgspec.json.encode(
+            {
+                "type": "price_snapshot",
+                "product_id": "P999",
+                "price": 1.0,
+                "version": 5,
+                "as_of": "2026-11-30T10:00:00Z",
+            }
+        ),
+        msgspec.json.encode(
+            {
+                "type": "price_snapshot",
+                "product_id": "P003",
+                "price": -3.0,
+                "version": 6,
+                "as_of": "2026-11-30T10:00:00Z",
+            }
+        ),
+        msgspec.json.encode({"type": "discount", "product_id": "P003"}),
+    ]
+    produce(topics, [(PRICE_CHANGES_TOPIC.name, b"P003", value) for value in [*bad, good]])
+    drain(front, lambda: front.versions.get("P003") == 4, 30, "the good message")
+    assert [(a.product_id, a.price) for a in applied] == [("P003", Decimal("650.0"))]
+    assert front.refused == len(bad)
