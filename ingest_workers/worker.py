@@ -110,10 +110,17 @@ class IngestWorker:
 
     def run(self) -> None:
         consumer = Consumer(self._consumer_config())
-        consumer.subscribe(
-            [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
-        log.info("%s: consuming %s as group %s", self.worker_id, self.topic, self.group)
+        if self.settings.kafka_consumer_assignment == "static":
+            # Every partition, without the broker's group coordination: positions live in PostgreSQL, and
+            # the offsets compare-and-set fences a second worker that claimed the same partitions.
+            partitions = catalog.TOPICS[self.stream].partitions
+            self._on_assign(consumer, [TopicPartition(self.topic, p) for p in range(partitions)])
+            log.info("%s: consuming every partition of %s (static assignment)", self.worker_id, self.topic)
+        else:
+            consumer.subscribe(
+                [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
+            log.info("%s: consuming %s as group %s", self.worker_id, self.topic, self.group)
         try:
             while not self._stop.is_set():
                 messages = consumer.consume(

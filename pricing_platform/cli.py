@@ -67,6 +67,22 @@ def topics_create() -> None:
     console.print(table)
 
 
+@topics_app.command("retain")
+def topics_retain() -> None:
+    """Local stack only: enforce LOCAL_TOPIC_RETENTION_HOURS on the embedded broker's storage until
+    SIGTERM/SIGINT (Apache Kafka applies retention itself; the local broker does not)."""
+    import signal
+    import threading
+
+    from pricing_platform.localstack.retention import run_sweeper
+
+    _configure_logging()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_sweeper(get_settings(), stop)
+
+
 @app.command()
 def ingest(
     stream: Annotated[Stream, typer.Argument(help="which stream this worker consumes")],

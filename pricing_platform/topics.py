@@ -63,26 +63,3 @@ def ensure_topics(
             )
     log.info("topics ready: %s", outcome)
     return outcome
-
-
-def delete_consumer_groups(settings: Settings, groups: Iterable[str], timeout_s: float = 30) -> list[str]:
-    """Delete consumer groups' broker-side state (members, committed offsets); returns those deleted.
-
-    The ingest workers keep their positions in PostgreSQL, so a group's broker state only serves lag
-    tools. A broker that persists groups across its own restarts would otherwise keep the members of
-    before the restart and make new ones wait for them to time out before they get partitions."""
-    groups = list(groups)
-    if not groups:
-        return []
-    deleted = []
-    for group, future in (
-        admin_client(settings).delete_consumer_groups(groups, request_timeout=timeout_s).items()
-    ):
-        try:
-            future.result(timeout=timeout_s)
-            deleted.append(group)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.code() not in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.NOT_COORDINATOR):
-                log.warning("could not delete consumer group %s: %s", group, error.str())
-    return deleted

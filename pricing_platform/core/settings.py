@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     kafka_fetch_wait_max_ms: int = Field(50, ge=0)
     topic_replication_factor: int = Field(1, ge=1)
     kafka_group_prefix: str = Field("pricing-ingest", description="consumer groups are PREFIX-<stream>")
+    kafka_consumer_assignment: Literal["group", "static"] = Field(
+        "group",
+        description="group: workers of a stream share its partitions; static: each worker takes them all",
+    )
+    kafka_producer_linger_ms: int = Field(
+        20, ge=0, description="how long the event producers wait to fill a batch"
+    )
 
     # --- ingest ------------------------------------------------------------------------------------
     ingest_batch_size: int = Field(20000, ge=1, description="max events per database transaction")

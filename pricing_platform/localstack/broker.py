@@ -10,8 +10,10 @@ not compiled in).
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 
 def tansu_binary() -> Path:
@@ -33,3 +35,25 @@ def broker_argv(host: str, port: int, storage: str = "memory://tansu/") -> list[
         "--advertised-listener-url", url,
         "--storage-engine", storage,
     ]  # fmt: skip
+
+
+# The broker's cluster metadata (producers' sequences, transactions), rewritten on every produce. The local
+# S3 endpoint writes objects in place, so a broker killed in the middle of that write can leave it empty,
+# and the broker then refuses every request until it is replaced (seen in tests of this build).
+META_KEY = "clusters/tansu_cluster/meta.json"
+EMPTY_META = b'{"producers":{},"transactions":{}}'
+
+
+def repair_metadata(client: Any, bucket: str) -> bool:
+    """Replace an empty or unreadable cluster metadata object with an empty one (before the broker
+    starts); True when it did. Producers then register again, as after any broker restart."""
+    try:
+        body = client.get_object(Bucket=bucket, Key=META_KEY)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return False
+    try:
+        json.loads(body)
+        return False
+    except ValueError:
+        client.put_object(Bucket=bucket, Key=META_KEY, Body=EMPTY_META, ContentType="application/json")
+        return True

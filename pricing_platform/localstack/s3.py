@@ -11,7 +11,7 @@ AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED, which the stack sets for every p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 S3RVER_DIR: Final = Path(__file__).with_name("s3rver")
 S3RVER_BIN: Final = S3RVER_DIR / "node_modules" / ".bin" / "s3rver"
@@ -21,6 +21,12 @@ SECRET_KEY: Final = "S3RVER"
 REGION: Final = "us-east-1"
 # Every S3 client of the local stack needs this against s3rver (see the module docstring).
 CLIENT_ENVIRONMENT: Final = {"AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED"}
+
+
+# s3rver signs its list continuation tokens with DES, which Node's OpenSSL 3 refuses unless the legacy
+# provider is loaded: without it every listing of more than 1000 keys fails (and the broker, which lists a
+# partition's batches on each fetch, stops serving that partition).
+S3RVER_ENVIRONMENT: Final = {"NODE_OPTIONS": "--openssl-legacy-provider"}
 
 
 def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
@@ -34,20 +40,28 @@ def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
             "--silent", "--no-vhost-buckets"]  # fmt: skip
 
 
-def create_bucket(endpoint_url: str, bucket: str) -> bool:
-    """Create `bucket` (idempotent); False while the endpoint is not answering yet."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+def client(endpoint_url: str) -> Any:
+    """A boto3 S3 client of the local endpoint (imported here: boto3 costs a second at import)."""
+    import os
 
-    client = boto3.client(
+    import boto3
+
+    os.environ.update(CLIENT_ENVIRONMENT)
+    return boto3.client(
         "s3",
         endpoint_url=endpoint_url,
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
     )
+
+
+def create_bucket(endpoint_url: str, bucket: str) -> bool:
+    """Create `bucket` (idempotent); False while the endpoint is not answering yet."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
-        client.create_bucket(Bucket=bucket)
+        client(endpoint_url).create_bucket(Bucket=bucket)
     except ClientError as exc:
         return exc.response["Error"]["Code"] in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
     except BotoCoreError:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 import psycopg
@@ -28,11 +29,21 @@ from pricing_platform.core.catalog import TOPICS, Stream, consumer_group
 from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack import s3
-from pricing_platform.localstack.broker import broker_argv
+from pricing_platform.localstack.broker import broker_argv, repair_metadata
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
 from pricing_platform.observability import prometheus
-from pricing_platform.topics import delete_consumer_groups, ensure_topics
+from pricing_platform.topics import ensure_topics
+
+# With the broker's topics in the local S3 endpoint every produced batch is one object and every fetch
+# lists a partition: larger, fewer batches and less frequent fetches keep that cheap (measured: README).
+# The same broker keeps consumer-group membership in that storage and, after a crash, can leave a restarted
+# worker with no partitions: the local stack's single worker per stream takes its partitions itself.
+DURABLE_BROKER_CLIENTS: Final = {
+    "KAFKA_PRODUCER_LINGER_MS": "250",
+    "KAFKA_FETCH_WAIT_MAX_MS": "250",
+    "KAFKA_CONSUMER_ASSIGNMENT": "static",
+}
 
 # Started in this order: storage first (the broker keeps its topics in it), then the servers, then the
 # services that use them.
@@ -72,6 +83,8 @@ def local_postgres(settings: Settings) -> LocalPostgres:
 
 def programs(settings: Settings) -> list[Program]:
     found: list[Program] = []
+    durable = settings.local_broker and settings.local_broker_storage == "s3"
+    kafka_env = dict(DURABLE_BROKER_CLIENTS) if durable else {}
     if settings.local_postgres:
         pg = local_postgres(settings)
         found.append(
@@ -85,12 +98,12 @@ def programs(settings: Settings) -> list[Program]:
                 "s3",
                 s3.s3rver_argv(settings.local_bind_host, settings.local_s3_port, local_s3_dir(settings)),
                 STORAGE,
+                environment=dict(s3.S3RVER_ENVIRONMENT),
                 stopsignal="INT",
             )
         )
     if settings.local_broker:
         host, port = _host_port(settings.kafka_bootstrap_servers.split(",")[0])
-        durable = settings.local_broker_storage == "s3"
         storage = f"s3://{settings.local_broker_bucket}/" if durable else "memory://tansu/"
         environment = s3.broker_environment(local_s3_url(settings)) if durable else {}
         found.append(Program("broker", broker_argv(host, port, storage), INFRA, environment=environment))
@@ -111,6 +124,7 @@ def programs(settings: Settings) -> list[Program]:
                 ),
                 PIPELINE,
                 directory=PROJECT_ROOT,
+                environment=kafka_env,
             )
         )
     found.append(
@@ -133,6 +147,7 @@ def programs(settings: Settings) -> list[Program]:
             ),
             PIPELINE,
             directory=PROJECT_ROOT,
+            environment=kafka_env,
         )
     )
     found.append(
@@ -151,9 +166,14 @@ def programs(settings: Settings) -> list[Program]:
             ),
             PIPELINE,
             directory=PROJECT_ROOT,
+            environment=kafka_env,
             stopsignal="INT",
         )
     )
+    if durable:
+        found.append(
+            Program("broker-retention", _python("topics", "retain"), PIPELINE, directory=PROJECT_ROOT)
+        )
     found.append(
         Program(
             "dashboard",
@@ -288,6 +308,12 @@ def up(settings: Settings, console: Console) -> None:
                     30,
                     f"S3 endpoint {local_s3_url(settings)} (bucket {bucket})",
                 )
+            if settings.local_broker and settings.local_broker_storage == "s3":
+                client = s3.client(local_s3_url(settings))
+                if repair_metadata(client, settings.local_broker_bucket):
+                    console.print(
+                        "[yellow]the broker's cluster metadata was empty (a crash mid-write): reset[/]"
+                    )
         status.update("starting PostgreSQL and the broker")
         supervisor.start_group(INFRA)
         if settings.local_postgres:
@@ -318,12 +344,6 @@ def up(settings: Settings, console: Console) -> None:
                 console.print(
                     f"new topics {', '.join(created)}: {forgotten} stored partition positions reset"
                 )
-        if settings.local_broker and not supervisor.is_running(
-            f"{PIPELINE}:ingest-{Stream.CLICKSTREAM.value}"
-        ):
-            # Tansu keeps group membership across its own restarts: new workers would wait for the members
-            # of before the restart to time out. Their positions are in PostgreSQL; the group is disposable.
-            delete_consumer_groups(settings, [consumer_group(s, settings.kafka_group_prefix) for s in Stream])
         status.update("starting ingest workers and simulators")
         supervisor.start_group(PIPELINE)
     console.print(status_table(settings))

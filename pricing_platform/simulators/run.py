@@ -46,7 +46,7 @@ def producer_config(settings: Settings) -> dict[str, str | int | bool]:
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
-        "linger.ms": 20,
+        "linger.ms": settings.kafka_producer_linger_ms,
         # Room for a benchmark's bursts between polls; the default 100k fills in a fraction of a second.
         "queue.buffering.max.messages": 1_000_000,
     }

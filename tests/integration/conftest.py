@@ -30,8 +30,9 @@ def workers(
     log_dir = artifacts_dir / "workers" / request.node.name
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(stream: Stream, name: str | None = None) -> WorkerProcess:
-        worker = WorkerProcess(stream, topics, log_dir, name or f"{stream.value}-{len(started)}").start()
+    def start(stream: Stream, name: str | None = None, **overrides: object) -> WorkerProcess:
+        settings = topics.model_copy(update=overrides) if overrides else topics
+        worker = WorkerProcess(stream, settings, log_dir, name or f"{stream.value}-{len(started)}").start()
         started.append(worker)
         return worker
 

@@ -273,6 +273,29 @@ def last_assignment(log: str) -> set[int]:
     return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])}
 
 
+def test_static_assignment_survives_a_sigkill_and_fences_a_second_claimant(topics: Settings, workers) -> None:
+    # The local stack's workers take every partition themselves (no broker-side group): a SIGKILLed one
+    # resumes from PostgreSQL, and a second worker claiming the same partitions never double-counts.
+    db = topics.database_conninfo
+    clicks = random_clicks(40_000, seed=8)
+    producer = threading.Thread(target=produce, args=(topics, (message(CLICK_TOPIC, e) for e in clicks)))
+    producer.start()
+    first = workers(Stream.CLICKSTREAM, "static-a", kafka_consumer_assignment="static")
+    wait_until(
+        lambda: (scalar(db, "SELECT count(*) FROM clickstream_events") or 0) > 0, 60, "rows", first.log
+    )
+    first.kill()
+    second = workers(Stream.CLICKSTREAM, "static-b", kafka_consumer_assignment="static")
+    third = workers(Stream.CLICKSTREAM, "static-c", kafka_consumer_assignment="static")
+    producer.join()
+    wait_for_count(
+        db, "clickstream_events", len(clicks), timeout_s=120, logs=lambda: second.log() + third.log()
+    )
+    assert "static assignment" in second.log()
+    assert stored_metrics(db) == expected_metrics(clicks)
+    assert_offsets_at_end(db, topics, Stream.CLICKSTREAM, len(clicks))
+
+
 def test_two_workers_split_partitions_and_land_everything_once(topics: Settings, workers) -> None:
     db = topics.database_conninfo
     a, b = workers(Stream.CLICKSTREAM, "a"), workers(Stream.CLICKSTREAM, "b")

@@ -59,7 +59,9 @@ def run_live_market(
     stop = StopFlag()
     with stop_on_signals(stop), Status(streams, sent, deliveries, progress) as status:
         try:
-            while not stop.requested:
+            # A failed delivery ends the run (after the flush): the process manager starts a fresh
+            # producer, which is what an idempotent producer needs after its broker lost its state.
+            while not stop.requested and not deliveries.failures:
                 started = time.monotonic()
                 storefront.poll(0)
                 _apply(market, pending)
@@ -73,8 +75,8 @@ def run_live_market(
             producer.flush(10)
             deliveries.publish_metrics()
             storefront.close()
-    if delivered_log is not None:
-        record_delivered(delivered_log, seed, deliveries.delivered)
+            if delivered_log is not None:
+                record_delivered(delivered_log, seed, deliveries.delivered)
     if deliveries.failures:
         raise RuntimeError(
             f"{deliveries.failures:,} market event(s) failed delivery: {deliveries.first_error}"

@@ -55,12 +55,12 @@ BROWSE_BETWEEN_VIEWS_PROBABILITY: Final = 0.4
 # add-to-cart probability is scaled so that P(purchase | view) is exactly the demand model's conversion.
 REMOVE_FROM_CART_PROBABILITY: Final = 0.05
 CHECKOUT_PROBABILITY: Final = 0.8
-STEP_SECONDS: Final = (8.0, 75.0)  # pause between two events of a session
+STEP_SECONDS: Final = (4.0, 40.0)  # pause between two events of a session
 DEVICE_MIX: Final[dict[DeviceType, float]] = {"mobile": 0.6, "desktop": 0.3, "tablet": 0.1}
 USERS: Final = 20_000
 
 # --- competitors -----------------------------------------------------------------------------------------
-SCRAPES_PER_HOUR: Final = 3.0  # per product × competitor
+SCRAPES_PER_HOUR: Final = 12.0  # per product × competitor: a price monitor scraping every ~5 minutes
 
 # --- warehouses ------------------------------------------------------------------------------------------
 WAREHOUSE_SHARE: Final[tuple[float, ...]] = (0.5, 0.3, 0.2)
