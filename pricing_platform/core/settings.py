@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     local_broker_bucket: str = Field(
         "tansu", description="bucket of the local S3 endpoint holding the topics"
     )
+    local_topic_retention_hours: float = Field(
+        24.0, gt=0, description="the local broker keeps this much of each topic (consumed data only)"
+    )
+    local_topic_retention_check_s: float = Field(600.0, gt=0, description="how often that is enforced")
 
     def section(self, model: type[M], prefix: str = "", **renamed: str) -> dict[str, Any]:
         """The values of `model`'s fields from these settings: field `x` from the setting `prefix + x`, or
