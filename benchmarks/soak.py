@@ -1,0 +1,343 @@
+"""Soak: the local stack through a demo day of events, with a `down`/`up` and a SIGKILLed broker on the way.
+
+Starts `pricing-platform up` on its own state directory and free ports, with the market producing at
+`--sessions-per-day` (default: the 5.2 M events of a demo day of the first build, 60 events/s, in an
+hour). Every minute it
+samples each service's CPU (its whole process tree), RSS, and disk, and the tick → end time of the
+scheduled pricing runs that finished in that minute. At `--restart-at` minutes it runs `down` then `up`; at
+`--kill-broker-at` minutes it SIGKILLs the broker (the process manager restarts it). At the end it stops
+the market (which appends what the broker acknowledged, per stream, to its delivered log across every
+restart), waits for ingest to drain, and compares those counts with the rows landed plus dead letters.
+
+Pass: for each service, mean CPU and RSS over the last 15 minutes ≤ 1.1× the mean over minutes 15–30, and
+delivered = landed for every stream. With `--after-minutes N` it then lowers the market to the demo rate,
+runs N more minutes and reports the last 60 scheduled pricing runs' tick → end (median < 6 s, p95 < 12 s).
+
+Writes `soak.png` (CPU, RSS, disk per service and the pricing runs over time) and `soak.md` (the table) to
+`--out` (default benchmarks/results/).
+
+    python benchmarks/soak.py [--minutes 70] [--sessions-per-day 23000000] [--after-minutes 65] [--keep]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import psutil
+import psycopg
+import typer
+
+from pricing_platform.localstack.ephemeral import free_port, server_root
+from pricing_platform.localstack.supervisor import Supervisor
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_SESSIONS_PER_DAY = 40_000  # MARKET_SESSIONS_PER_DAY's default: the demo rate
+OPENING_BALANCES = 90  # inventory_events rows that are not events (one per stock slot)
+SCHEDULED_TAG = ".dagster/scheduled_execution_time"
+RESULTS = PROJECT_ROOT / "benchmarks" / "results"
+
+
+@dataclass
+class Sample:
+    minute: int
+    cpu: dict[str, float] = field(default_factory=dict)  # % of one core
+    rss_mib: dict[str, float] = field(default_factory=dict)
+    disk_mib: dict[str, float] = field(default_factory=dict)
+    pricing_tick_to_end_s: list[float] = field(default_factory=list)
+
+
+def stack_env(state: Path, sessions_per_day: float) -> dict[str, str]:
+    pg = free_port()
+    return {
+        **os.environ,
+        "LOCAL_STATE_DIR": str(state),
+        "DATABASE_URL": f"postgresql://pricing@127.0.0.1:{pg}/pricing",
+        "DAGSTER_DATABASE_URL": f"postgresql://pricing@127.0.0.1:{pg}/dagster",
+        "DAGSTER_PORT": str(free_port()),
+        "LOCAL_S3_PORT": str(free_port()),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "INGEST_METRICS_PORT": str(free_port()),
+        "SIMULATOR_METRICS_PORT": str(free_port()),
+        "PRICE_FEED_METRICS_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(free_port()),
+        "PUSHGATEWAY_PORT": str(free_port()),
+        "POSTGRES_EXPORTER_PORT": str(free_port()),
+        "DASHBOARD_PORT": str(free_port()),
+        "MARKET_SESSIONS_PER_DAY": str(sessions_per_day),
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pricing_platform", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
+        text=True, check=False, timeout=300,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"pricing-platform {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def process_trees(supervisor: Supervisor) -> dict[str, list[psutil.Process]]:
+    trees: dict[str, list[psutil.Process]] = {}
+    for info in supervisor.processes():
+        if not info["pid"]:
+            continue
+        try:
+            root = psutil.Process(info["pid"])
+            trees[info["name"]] = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+    return trees
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
+def rss_mib(processes: list[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def dir_mib(path: Path) -> float:
+    if not path.exists():
+        return 0.0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def disks(state: Path) -> dict[str, float]:
+    return {
+        "postgres": dir_mib(state / "postgres"),
+        "broker (s3 tansu)": dir_mib(state / "s3" / "tansu"),
+        "lake (s3 pricing-lake)": dir_mib(state / "s3" / "pricing-lake"),
+        "dagster": dir_mib(state / "dagster"),
+        "logs": dir_mib(state / "logs"),
+    }
+
+
+def pricing_runs_finished(database_url: str, since: float, until: float) -> list[float]:
+    """tick → end of the scheduled pricing runs that ended in [since, until) (Unix times)."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT r.end_time, t.value FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+            "WHERE r.pipeline_name = 'pricing_engine_job' AND r.status = 'SUCCESS' AND t.key = %s "
+            "AND r.end_time >= %s AND r.end_time < %s",
+            (SCHEDULED_TAG, since, until),
+        ).fetchall()
+    return [end - datetime.fromisoformat(tick).astimezone(UTC).timestamp() for end, tick in rows]
+
+
+def delivered(state: Path) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for line in (state / "simulators" / "delivered.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        for stream in ("clickstream", "inventory", "competitor"):
+            totals[stream] += record[stream]
+    return dict(totals)
+
+
+def landed(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        clicks, moves, prices = conn.execute(
+            "SELECT (SELECT count(*) FROM clickstream_events), (SELECT count(*) FROM inventory_events), "
+            "(SELECT count(*) FROM competitor_prices)"
+        ).fetchone()  # type: ignore[misc]
+        letters = dict(conn.execute("SELECT topic, count(*) FROM dead_letters GROUP BY topic").fetchall())
+    return {
+        "clickstream": clicks + letters.get("raw.clickstream", 0),
+        "inventory": moves - OPENING_BALANCES + letters.get("raw.inventory_updates", 0),
+        "competitor": prices + letters.get("raw.competitor_prices", 0),
+    }
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def main(
+    minutes: Annotated[int, typer.Option(help="length of the soak")] = 70,
+    sessions_per_day: Annotated[
+        float,
+        typer.Option(help="the market's rate during the soak (default: a demo day, 5.2 M events, an hour)"),
+    ] = 23_000_000,
+    restart_at: Annotated[int, typer.Option(help="minute of the down/up")] = 8,
+    kill_broker_at: Annotated[int, typer.Option(help="minute of the broker's SIGKILL")] = 12,
+    after_minutes: Annotated[
+        int, typer.Option(help="then this many minutes at the demo rate (0: skip)")
+    ] = 65,
+    out: Annotated[Path, typer.Option(help="where soak.png and soak.md go")] = RESULTS,
+    keep: Annotated[bool, typer.Option(help="leave the stack running at the end")] = False,
+) -> None:
+    state = server_root("pricing-soak-")
+    env = stack_env(state, sessions_per_day)
+    database_url, dagster_url = env["DATABASE_URL"], env["DAGSTER_DATABASE_URL"]
+    supervisor = Supervisor(state)
+    samples: list[Sample] = []
+    print(f"soak: {minutes} min at {sessions_per_day:,.0f} sessions/day, state {state}", flush=True)
+    cli(env, "up")
+    try:
+        last_cpu: dict[str, float] = {}
+        minute_started = time.time()
+        for minute in range(1, minutes + 1):
+            trees = process_trees(supervisor)
+            if not last_cpu:  # the first minute, or the first after a restart
+                last_cpu = {name: cpu_seconds(tree) for name, tree in trees.items()}
+            time.sleep(max(0.0, minute_started + 60 - time.time()))
+            now = time.time()
+            trees = process_trees(supervisor)
+            cpu_now = {name: cpu_seconds(tree) for name, tree in trees.items()}
+            sample = Sample(minute)
+            for name, seconds in cpu_now.items():
+                before = last_cpu.get(name, seconds)  # a restarted service starts its own count
+                sample.cpu[name] = max(0.0, (seconds - before) / (now - minute_started) * 100)
+                sample.rss_mib[name] = rss_mib(trees[name])
+            sample.disk_mib = disks(state)
+            sample.pricing_tick_to_end_s = pricing_runs_finished(dagster_url, minute_started, now)
+            samples.append(sample)
+            last_cpu, minute_started = cpu_now, now
+            top = sorted(sample.cpu.items(), key=lambda kv: -kv[1])[:4]
+            print(f"min {minute:3d}: " + ", ".join(f"{n} {c:.0f}%" for n, c in top)
+                  + f" | pricing {sample.pricing_tick_to_end_s}", flush=True)  # fmt: skip
+            if minute == restart_at:
+                print("down / up", flush=True)
+                cli(env, "down")
+                cli(env, "up")
+                last_cpu = {}
+            if minute == kill_broker_at:
+                pid = next(i["pid"] for i in supervisor.processes() if i["name"] == "broker")
+                os.kill(pid, signal.SIGKILL)
+                print(f"SIGKILL broker (pid {pid})", flush=True)
+        # Drain: stop the market (it records what the broker acknowledged), then wait for ingest.
+        supervisor.rpc().stopProcess("pipeline:simulators")
+        produced = delivered(state)
+        deadline = time.time() + 600
+        while landed(database_url) != produced and time.time() < deadline:
+            time.sleep(5)
+        arrived = landed(database_url)
+        tail = pricing_after(env, supervisor, after_minutes) if after_minutes else []
+    finally:
+        if not keep:
+            cli(env, "down")
+    report(samples, produced, arrived, tail, out, state)
+    if not keep:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def pricing_after(env: dict[str, str], supervisor: Supervisor, minutes: int) -> list[float]:
+    """Back to the demo rate for `minutes`; the last 60 scheduled pricing runs' tick → end."""
+    print(f"{minutes} min at the demo rate", flush=True)
+    env = {**env, "MARKET_SESSIONS_PER_DAY": str(DEMO_SESSIONS_PER_DAY)}
+    cli(env, "down")
+    cli(env, "up")
+    time.sleep(minutes * 60)
+    end = time.time()
+    runs = pricing_runs_finished(env["DAGSTER_DATABASE_URL"], end - minutes * 60, end)
+    return runs[-60:]
+
+
+def report(
+    samples: list[Sample], produced: dict[str, int], arrived: dict[str, int], tail: list[float], out: Path,
+    state: Path,
+) -> None:  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    services = sorted({name for s in samples for name in s.cpu})
+    early = [s for s in samples if 15 < s.minute <= 30]
+    late = samples[-15:]
+    lines = [
+        "| service | CPU % min 15–30 | CPU % last 15 | ratio | RSS MiB min 15–30 | RSS MiB last 15 | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    passed = True
+    for name in services:
+        cpu_a, cpu_b = mean([s.cpu.get(name, 0) for s in early]), mean([s.cpu.get(name, 0) for s in late])
+        rss_a = mean([s.rss_mib.get(name, 0) for s in early])
+        rss_b = mean([s.rss_mib.get(name, 0) for s in late])
+        cpu_r = cpu_b / cpu_a if cpu_a > 0.5 else 1.0  # a service near idle has no meaningful ratio
+        rss_r = rss_b / rss_a if rss_a else 1.0
+        ok = cpu_r <= 1.1 and rss_r <= 1.1
+        passed &= ok
+        lines.append(f"| {name} | {cpu_a:.1f} | {cpu_b:.1f} | {cpu_r:.2f} | {rss_a:.0f} | {rss_b:.0f} | "
+                     f"{rss_r:.2f}{'' if ok else ' ✗'} |")  # fmt: skip
+    runs = [r for s in late for r in s.pricing_tick_to_end_s]
+    lines += ["", "| stream | delivered (acknowledged) | landed + dead letters |", "| --- | --- | --- |"]
+    for stream in ("clickstream", "inventory", "competitor"):
+        lines.append(f"| {stream} | {produced.get(stream, 0):,} | {arrived.get(stream, 0):,} |")
+    equal = produced == arrived
+    total = sum(produced.values())
+    disk = samples[-1].disk_mib if samples else {}
+    lines += [
+        "",
+        f"events delivered in all: {total:,}; equal per stream: {equal}",
+        f"resources flat (last 15 min ≤ 1.1× minutes 15–30): {passed}",
+        f"pricing runs during the last 15 min, tick → end: median {statistics.median(runs):.2f} s"
+        if runs
+        else "no pricing runs in the last 15 minutes",
+        "disk at the end (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in disk.items()),
+    ]
+    if tail:
+        ordered = sorted(tail)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        lines.append(f"after the soak, at the demo rate, last {len(tail)} scheduled pricing runs: tick → end "
+                     f"median {statistics.median(tail):.2f} s, p95 {p95:.2f} s")  # fmt: skip
+    text = "\n".join(lines)
+    (out / "soak.md").write_text(text + "\n")
+    (out / "soak.json").write_text(json.dumps([s.__dict__ for s in samples]))
+    chart(samples, services, out / "soak.png")
+    print(text)
+
+
+def chart(samples: list[Sample], services: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [s.minute for s in samples]
+    fig, axes = plt.subplots(4, 1, figsize=(11, 13), sharex=True)
+    for name in services:
+        axes[0].plot(minutes, [s.cpu.get(name, 0) for s in samples], label=name)
+        axes[1].plot(minutes, [s.rss_mib.get(name, 0) for s in samples], label=name)
+    for name in samples[-1].disk_mib if samples else []:
+        axes[2].plot(minutes, [s.disk_mib.get(name, 0) for s in samples], label=name)
+    axes[3].scatter(
+        [s.minute for s in samples for _ in s.pricing_tick_to_end_s],
+        [r for s in samples for r in s.pricing_tick_to_end_s],
+        s=8,
+    )
+    axes[0].set_ylabel("CPU, % of a core")
+    axes[1].set_ylabel("RSS, MiB")
+    axes[2].set_ylabel("disk, MiB")
+    axes[3].set_ylabel("pricing run tick → end, s")
+    axes[3].set_xlabel("minute of the soak")
+    for axis in axes[:3]:
+        axis.legend(fontsize=7, ncol=3)
+    fig.suptitle("pricing-platform up under a demo day of events")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+if __name__ == "__main__":
+    typer.run(main)
