@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     market_sessions_per_day: float = Field(
         40_000, gt=0, description="shopper sessions a day of the simulated market (hour-of-day pattern)"
     )
+    market_scrapes_per_hour: float = Field(
+        12.0, gt=0, description="how often the price monitor observes each product at each competitor"
+    )
 
     # --- simulators --------------------------------------------------------------------------------
     simulator_rate: float = Field(20.0, gt=0, description="events/s per stream for the demo stack")

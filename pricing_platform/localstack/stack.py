@@ -290,7 +290,7 @@ def up(settings: Settings, console: Console) -> None:
         if settings.local_monitoring:
             prometheus.write_local_config(settings)
             os.environ.setdefault("DATA_SOURCE_NAME", prometheus.exporter_dsn(settings.database_conninfo))
-        supervisor.write_config(programs(settings))
+        supervisor.write_config(programs(settings), [STORAGE, INFRA, PIPELINE])
         # Services inherit the environment of the process manager; the storage URL may hold a password, so it
         # is passed this way rather than written into its config file.
         os.environ.setdefault("DAGSTER_DATABASE_URL", str(settings.dagster_database_url))

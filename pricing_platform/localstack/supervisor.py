@@ -40,7 +40,9 @@ class Supervisor:
 
     # ---- configuration -----------------------------------------------------------------------------
 
-    def write_config(self, programs: list[Program]) -> None:
+    def write_config(self, programs: list[Program], group_order: list[str] | None = None) -> None:
+        """`group_order` is the start order; supervisord stops groups in the reverse order on shutdown,
+        so a producer flushing on SIGINT still has its broker, and the broker still has its storage."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         config = configparser.RawConfigParser()
         config["unix_http_server"] = {"file": str(self.socket_path), "chmod": "0700"}
@@ -79,8 +81,10 @@ class Supervisor:
                     f'{key}="{value.replace("%", "%%")}"' for key, value in program.environment.items()
                 )
             config[f"program:{program.name}"] = section
+        order = group_order or []
         for group, names in groups.items():
-            config[f"group:{group}"] = {"programs": ",".join(names)}
+            priority = 100 * (order.index(group) + 1) if group in order else 999
+            config[f"group:{group}"] = {"programs": ",".join(names), "priority": str(priority)}
         with self.config_path.open("w") as handle:
             config.write(handle)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +77,11 @@ def apply_every_move(conn: psycopg.Connection, cycle: CycleSummary) -> list[int]
     return [row[0] for row in conn.execute(_APPLY_SQL, (cycle.cycle_id,)).fetchall()]
 
 
+def apply_nothing(conn: psycopg.Connection, cycle: CycleSummary) -> list[int]:
+    """Prices stay as they are (a static-price run, or a test that moves prices itself)."""
+    return []
+
+
 @dataclass
 class SimulationOutcome:
     seed: int
@@ -128,7 +134,11 @@ class SimulatedRun:
         self.market = Market(
             seed,
             self.start,
-            MarketConfig(sessions_per_day=sessions_per_day, elasticity_scale=elasticity_scale),
+            MarketConfig(
+                sessions_per_day=sessions_per_day,
+                scrapes_per_hour=settings.market_scrapes_per_hour,
+                elasticity_scale=elasticity_scale,
+            ),
         )
         self._base_settings = settings
         self._workdir = workdir
@@ -156,6 +166,8 @@ class SimulatedRun:
     def _start_servers(self) -> None:
         root = self._workdir or server_root("pricing-sim-")
         root.mkdir(parents=True, exist_ok=True)
+        if self._workdir is None:  # ours: gone with the run (the stack closes in reverse order)
+            self._stack.callback(shutil.rmtree, root, ignore_errors=True)
         logs = root / "logs"
         logs.mkdir(exist_ok=True)
         self.logs = logs
@@ -314,6 +326,17 @@ class SimulatedRun:
         for applied in self._pending_prices:
             self.market.set_price(applied.product_id, applied.price)
         self._pending_prices.clear()
+
+    def set_price(self, product_id: str, price: Decimal, applied_by: str, reason: str) -> int:
+        """Change a price through `apply_price_change` (audit row, outbox, relay) and wait until the
+        storefront shows it; returns its version."""
+        row = self.conn.execute(
+            "SELECT version FROM apply_price_change(%s, %s, %s, %s)", (product_id, price, applied_by, reason)
+        ).fetchone()
+        assert row is not None
+        self._await_storefront({product_id: row[0]})
+        self.outcome.price_changes += 1
+        return int(row[0])
 
     # --- reading results ---------------------------------------------------------------------------------
 

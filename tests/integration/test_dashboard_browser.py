@@ -5,18 +5,26 @@ screenshot in test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from pricing_platform.core.catalog import Stream
+from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.ephemeral import wait_port
+from pricing_platform.resources.dbt import DbtResource
 from tests.support.servers import free_port
+from tests.support.workers import PlatformProcess, RelayProcess, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +132,111 @@ def test_an_analyst_approves_a_price_in_chromium(
             (product_id,),
         ).fetchall()
     assert audit == [("Ada Analyst", True)]
+
+
+# --- the closed loop, from the analyst's click to the shop ------------------------------------------------
+
+
+@pytest.fixture
+def live_shop(
+    topics: Settings,
+    workers: Callable[..., WorkerProcess],
+    artifacts_dir: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[Settings, int]]:
+    """A live market (storefront included), its ingest workers and a price-feed relay, on this test's
+    database and topics; yields the settings and the market's metrics port."""
+    log_dir = artifacts_dir / "closed-loop"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for stream in Stream:
+        workers(stream)
+    metrics_port = free_port()
+    lively = topics.model_copy(
+        update={
+            "market_sessions_per_day": 2_000_000,  # a product is viewed every few seconds
+            "market_scrapes_per_hour": 720,  # and observed at each competitor every 5 s
+            "simulator_metrics_port": metrics_port,
+            "price_feed_poll_interval_s": 0.2,
+        }
+    )
+    relay = RelayProcess(lively, log_dir, "relay").start()
+    market = PlatformProcess(["simulate", "market", "--no-progress"], lively, log_dir, "market").start()
+    try:
+        yield lively, metrics_port
+    finally:
+        market.stop_quietly()
+        relay.stop_quietly()
+
+
+def storefront_price(metrics_port: int, product_id: str) -> float | None:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=3).read().decode()
+    except OSError:
+        return None
+    match = re.search(rf'pricing_storefront_price{{product_id="{product_id}"}} ([0-9.e+]+)', text)
+    return float(match.group(1)) if match else None
+
+
+def test_an_approval_in_the_dashboard_reaches_the_shop_its_events_and_the_marts(
+    live_shop: tuple[Settings, int], browser: Browser, artifacts_dir: Path
+) -> None:
+    settings, metrics_port = live_shop
+    db = settings.database_conninfo
+    product, new_price = "P013", Decimal("314.99")
+    with psycopg.connect(db, autocommit=True) as conn:
+        # A cycle that recommends lowering one product (the live market's competitors sit near our prices).
+        conn.execute(
+            "INSERT INTO pricing_recommendations (cycle_id, product_id, current_price, "
+            "competitor_avg_price, competitors_seen, price_gap_pct, demand_velocity, recommendation, "
+            "recommended_price, confidence, reason) SELECT gen_random_uuid(), product_id, current_price, "
+            "current_price * 0.8, 3, 25, 0, 'lower', %s, 0.9, 'a test: competitors 20 %% below' "
+            "FROM products WHERE product_id = %s",
+            (new_price, product),
+        )
+    port = free_port()
+    env = {**os.environ, **settings.environment(), "DASHBOARD_REFRESH_S": "300"}
+    env.pop("DASHBOARD_DATABASE_URL", None)
+    log = (artifacts_dir / "closed-loop" / "dashboard.log").open("w")
+    cli = Path(sys.executable).parent / "pricing-platform"
+    dashboard = subprocess.Popen([str(cli), "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+                                 env=env, stdout=log, stderr=log)  # fmt: skip
+    try:
+        wait_port(port, timeout_s=60)
+        page = browser.new_page(viewport={"width": 1440, "height": 1400})
+        page.goto(f"http://127.0.0.1:{port}/pricing")
+        expect(page.get_by_role("heading", name="Approve a recommendation")).to_be_visible(timeout=60_000)
+        page.locator("[data-testid='stSelectbox']").first.click()
+        page.get_by_role("option").filter(has_text=product).first.click()
+        name = page.get_by_label("Your name (recorded in the audit trail)")
+        name.fill("Ada Analyst")
+        name.press("Enter")
+        approve = page.get_by_role("button", name="Approve price change")
+        expect(approve).to_be_enabled(timeout=30_000)
+        approve.click()
+        expect(page.get_by_text(f"Approved by Ada Analyst: {product} is now")).to_be_visible(timeout=30_000)
+        approved_at = time.monotonic()
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=20)
+        log.close()
+    # Within seconds the storefront shows it...
+    wait_until(lambda: storefront_price(metrics_port, product) == float(new_price), 15, "the storefront")
+    assert time.monotonic() - approved_at < 15
+    # ...the shop's next events carry it, and so do the competitor observations' our_price...
+    with psycopg.connect(db) as conn:
+
+        def landed(query: str) -> bool:
+            return bool(conn.execute(query, (product, new_price)).fetchone()[0])  # type: ignore[index]
+
+        shown = "SELECT count(*) FROM clickstream_events WHERE product_id = %s AND product_price = %s"
+        observed = "SELECT count(*) FROM competitor_prices WHERE product_id = %s AND our_price = %s"
+        wait_until(lambda: landed(shown), 60, "a shopper event at the new price")
+        wait_until(lambda: landed(observed), 60, "a competitor observation of our new price")
+    # ...and the marts, once rebuilt.
+    built = DbtResource.from_settings(settings).run(["run", "--select", "+pricing_analysis"])
+    assert built.returncode == 0, built.output[-3000:]
+    with psycopg.connect(db) as conn:
+        mart = conn.execute(
+            "SELECT current_price FROM marts.pricing_analysis WHERE product_id = %s", (product,)
+        ).fetchone()
+    assert mart == (new_price,)

@@ -23,7 +23,7 @@ STRATEGY_OF: Final[dict[str, str]] = {"TechMart": FOLLOWER, "GadgetZone": PREMIU
 
 FOLLOW_LAG: Final = timedelta(hours=3)
 FOLLOW_UNDERCUT: Final = 0.01
-COST_FLOOR: Final = 0.92  # × our reference price: below this a competitor sells at a loss
+COST_MARGIN: Final = 0.02  # a competitor never sells below its unit cost plus this
 PREMIUM_MARKUP: Final = 0.04
 PROMOTIONS_PER_DAY: Final = 0.12  # per product
 PROMOTION_DEPTH: Final = (0.10, 0.25)
@@ -53,7 +53,9 @@ class _OurPriceHistory:
 class Competitor:
     """One competitor's prices for every product, as functions of simulated time."""
 
-    def __init__(self, name: str, references: list[float], seed: int, start: datetime) -> None:
+    def __init__(
+        self, name: str, references: list[float], unit_costs: list[float], seed: int, start: datetime
+    ) -> None:
         self.name = name
         self.strategy = STRATEGY_OF[name]
         # One generator per mechanism: how often prices are read never changes what is drawn.
@@ -66,7 +68,7 @@ class Competitor:
             else r * (1 + POSITIONING[name] + rng.gauss(0.0, PRODUCT_OFFSET_SD))
             for r in references
         ]
-        self.floors = [r * COST_FLOOR for r in references]
+        self.floors = [cost * (1 + COST_MARGIN) for cost in unit_costs]
         self._ours = [_OurPriceHistory() for _ in references]
         for history, reference in zip(self._ours, references, strict=True):
             history.record(start - FOLLOW_LAG * 2, reference)
@@ -134,5 +136,5 @@ class Competitor:
             "promotions_per_day": PROMOTIONS_PER_DAY if self.strategy == PREMIUM else None,
             "walk_reversion_per_h": WALK_REVERSION if self.strategy == RANDOM_WALK else None,
             "walk_volatility_per_h": WALK_VOLATILITY if self.strategy == RANDOM_WALK else None,
-            "cost_floor": COST_FLOOR,
+            "floor": f"unit cost × {1 + COST_MARGIN:g}",
         }

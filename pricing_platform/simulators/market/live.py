@@ -40,7 +40,10 @@ def run_live_market(
     progress: bool = True,
 ) -> dict[Stream, int]:
     """Run until SIGINT/SIGTERM; returns the events the broker acknowledged per stream."""
-    market = Market(seed, datetime.now(UTC), MarketConfig(sessions_per_day=sessions_per_day))
+    config = MarketConfig(
+        sessions_per_day=sessions_per_day, scrapes_per_hour=settings.market_scrapes_per_hour
+    )
+    market = Market(seed, datetime.now(UTC), config)
     if truth_file is not None:
         write_truth(market, truth_file)
         log.info("market truth written to %s", truth_file)
@@ -74,9 +77,11 @@ def run_live_market(
             status.phase = "flushing"
             producer.flush(10)
             deliveries.publish_metrics()
-            storefront.close()
+            # Recorded before the storefront's consumer closes: a close that waits on a lost broker
+            # must not cost the record of what was acknowledged.
             if delivered_log is not None:
                 record_delivered(delivered_log, seed, deliveries.delivered)
+            storefront.close()
     if deliveries.failures:
         raise RuntimeError(
             f"{deliveries.failures:,} market event(s) failed delivery: {deliveries.first_error}"

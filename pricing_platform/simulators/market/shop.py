@@ -31,7 +31,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from pricing_platform.core.catalog import CENT, COMPETITORS, INITIAL_STOCK, WAREHOUSES, Category, Stream
+from pricing_platform.core.catalog import (
+    CENT,
+    COMPETITORS,
+    INITIAL_STOCK,
+    PRODUCTS_BY_ID,
+    WAREHOUSES,
+    Category,
+    Stream,
+)
 from pricing_platform.core.events import ClickstreamEvent, CompetitorPriceEvent, DeviceType, InventoryEvent
 from pricing_platform.simulators.market import demand
 from pricing_platform.simulators.market.competitors import Competitor
@@ -59,9 +67,6 @@ STEP_SECONDS: Final = (4.0, 40.0)  # pause between two events of a session
 DEVICE_MIX: Final[dict[DeviceType, float]] = {"mobile": 0.6, "desktop": 0.3, "tablet": 0.1}
 USERS: Final = 20_000
 
-# --- competitors -----------------------------------------------------------------------------------------
-SCRAPES_PER_HOUR: Final = 12.0  # per product × competitor: a price monitor scraping every ~5 minutes
-
 # --- warehouses ------------------------------------------------------------------------------------------
 WAREHOUSE_SHARE: Final[tuple[float, ...]] = (0.5, 0.3, 0.2)
 REORDER_POINT: Final = 150
@@ -77,6 +82,8 @@ ADJUSTMENTS_PER_SLOT_PER_DAY: Final = 0.03
 @dataclass(frozen=True)
 class MarketConfig:
     sessions_per_day: float
+    # How often the price monitor scrapes each product × competitor (MARKET_SCRAPES_PER_HOUR).
+    scrapes_per_hour: float
     # Multiplies every true elasticity (robustness runs of the backtest); 1.0 is the market as frozen.
     elasticity_scale: float = 1.0
 
@@ -139,8 +146,9 @@ class Market:
         self._users = tuple(f"U{i:05d}" for i in range(1, USERS + 1))
 
         references = [float(p.base_price) for p in PRODUCT_INFOS]
+        costs = [float(PRODUCTS_BY_ID[p.product_id].unit_cost) for p in PRODUCT_INFOS]
         self.competitors = [
-            Competitor(name, references, derive_seed(seed, f"market:competitor:{name}"), self.start)
+            Competitor(name, references, costs, derive_seed(seed, f"market:competitor:{name}"), self.start)
             for name in COMPETITORS
         ]
         truth_rng = random.Random(derive_seed(seed, "market:truth"))
@@ -168,7 +176,9 @@ class Market:
         self._background_until = 0.0
         for i in range(len(PRODUCT_INFOS)):
             for c in range(len(self.competitors)):
-                self._schedule(self._scrapes_rng.expovariate(SCRAPES_PER_HOUR / 3600), self._scrape(i, c))
+                self._schedule(
+                    self._scrapes_rng.expovariate(config.scrapes_per_hour / 3600), self._scrape(i, c)
+                )
 
     # --- the platform's side -----------------------------------------------------------------------------
 
@@ -328,7 +338,7 @@ class Market:
 
     def _scrape(self, index: int, competitor: int) -> Callable[[float], list[SimEvent]]:
         def scrape(at: float) -> list[SimEvent]:
-            self._schedule(at + self._scrapes_rng.expovariate(SCRAPES_PER_HOUR / 3600), scrape)
+            self._schedule(at + self._scrapes_rng.expovariate(self.config.scrapes_per_hour / 3600), scrape)
             timestamp = self._timestamp(at)
             theirs = Decimal(str(self.competitors[competitor].price(index, timestamp))).quantize(CENT)
             ours = self.prices[index]
