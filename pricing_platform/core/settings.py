@@ -153,6 +153,22 @@ class Settings(BaseSettings):
     analytics_velocity_window_h: int = Field(24, ge=1, description="sales window of hours-until-stockout")
     analytics_stockout_critical_h: float = Field(24.0, gt=0, description="Critical below this many hours")
     analytics_stockout_warning_h: float = Field(72.0, gt=0, description="Warning below this many hours")
+    # --- demand estimation (Dagster `demand` group; the profit strategy reads its estimates) ------------
+    demand_window_days: int = Field(28, ge=1, description="days of views and purchases an estimate uses")
+    demand_min_price_sd_pct: float = Field(
+        1.0, ge=0, description="a product's own slope needs its price to vary at least this much (sd, %)"
+    )
+    demand_min_purchases: int = Field(
+        30, ge=0, description="...and at least this many purchases in the window"
+    )
+    demand_prior_elasticity: float = Field(
+        -1.5, lt=0, description="elasticity reported for a category none of whose prices moved"
+    )
+    demand_prior_sd: float = Field(1.0, gt=0, description="standard error of that prior")
+    demand_product_spread: float = Field(
+        0.2, gt=0, description="least spread assumed between a category's product elasticities (sd)"
+    )
+    demand_ci_level: float = Field(0.90, gt=0, lt=1, description="level of the reported intervals")
     notebooks_dir: Path = Field(
         PROJECT_ROOT / ".local" / "notebooks", description="where `notebooks build` writes the notebooks"
     )
