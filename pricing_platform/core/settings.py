@@ -10,6 +10,7 @@ built from here.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, Self, TypeVar
@@ -18,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, ValidationInfo, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pricing_platform.core import roles
+from pricing_platform.core.catalog import Category
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CATEGORY_NAMES: Final = tuple(c.value for c in Category)
 M = TypeVar("M", bound=BaseModel)
 # The settings naming a dashboard role's URL, and the role each must connect as.
 _ROLE_OF_URL: Final = {
@@ -86,6 +89,31 @@ class Settings(BaseSettings):
     pricing_min_margin_pct: float = Field(5.0, ge=0, description="never below unit cost × (1 + this %)")
     pricing_max_step_pct: float = Field(10.0, gt=0, description="never move a price more than this % at once")
     pricing_price_ending: float | None = Field(0.99, ge=0, lt=1, description="cents ending; unset: none")
+    pricing_strategy: Literal["rules", "profit"] = Field(
+        "rules", description="strategy of every category not named in PRICING_STRATEGIES"
+    )
+    pricing_strategies: dict[str, Literal["rules", "profit"]] = Field(
+        {},
+        description='per-category strategy as JSON, e.g. {"accessories": "profit"}; others: PRICING_STRATEGY',
+    )
+    pricing_lead_time_h: float = Field(
+        72.0, gt=0, description="profit: replenishment lead time; raise when stock would not last it"
+    )
+    pricing_overstock_days: float = Field(
+        60.0, gt=0, description="profit: mark down when stock would last longer than this"
+    )
+    pricing_min_gain_pct: float = Field(
+        1.0, ge=0, description="profit: hold unless a move gains at least this % of expected profit"
+    )
+    pricing_war_window_h: float = Field(
+        48.0, gt=0, description="profit: a cut this recent that a competitor followed stops further cuts"
+    )
+    pricing_follow_tolerance_pct: float = Field(
+        1.0, ge=0, description="profit: a competitor within this % of our cut price has followed it"
+    )
+    pricing_views_window_h: float = Field(
+        24.0, gt=0, description="profit: recent views per hour are averaged over this window"
+    )
 
     # --- outbound price feed (relays of the outbox to pricing.price_changes) ----------------------------
     price_feed_metrics_port: int = Field(9105, ge=0, description="`relay` serves metrics here; 0 disables")
@@ -249,7 +277,7 @@ class Settings(BaseSettings):
     def environment(self) -> dict[str, str]:
         """These settings as the environment variables that reproduce them in a child process."""
         return {
-            name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+            name.upper(): _environment_value(value)
             for name, value in self.model_dump().items()
             if value is not None
         }
@@ -257,6 +285,14 @@ class Settings(BaseSettings):
     @property
     def database_conninfo(self) -> str:
         return str(self.database_url)
+
+    @field_validator("pricing_strategies")
+    @classmethod
+    def _known_categories(cls, strategies: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(strategies) - set(CATEGORY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; the catalog's are {list(CATEGORY_NAMES)}")
+        return strategies
 
     @field_validator(*_ROLE_OF_URL)
     @classmethod
@@ -298,6 +334,14 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password:
             config["sasl.password"] = self.kafka_sasl_password
         return config
+
+
+def _environment_value(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return json.dumps(value)  # how pydantic-settings reads complex values back
+    return str(value)
 
 
 class SettingsSection(BaseModel):
