@@ -30,7 +30,7 @@ from pricing_platform.pricing.demand import DemandParams, Estimate
 from pricing_platform.pricing.demand_store import refresh_estimates
 from pricing_platform.simulation.run import SimulatedRun
 
-console = Console()
+console = Console(width=160)
 WITHIN = 0.20
 COVERED_AT_LEAST = 4
 

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         72.0, gt=0, description="profit: replenishment lead time; raise when stock would not last it"
     )
     pricing_overstock_days: float = Field(
-        60.0, gt=0, description="profit: mark down when stock would last longer than this"
+        120.0, gt=0, description="profit: mark down when stock would last longer than this"
     )
     pricing_min_gain_pct: float = Field(
         1.0, ge=0, description="profit: hold unless a move gains at least this % of expected profit"

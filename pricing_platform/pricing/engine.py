@@ -81,14 +81,17 @@ def up_to_ending(values: np.ndarray, ending: float) -> np.ndarray:
     return np.ceil(values - ending - 1e-9) + ending
 
 
+TEXT_COLUMNS = frozenset({"product_id", "category", "estimate_source", "war_competitor"})
+
+
 def columns_from_rows(
     rows: Sequence[Sequence[object]], names: Sequence[str] = INPUT_COLUMNS
 ) -> dict[str, np.ndarray]:
-    """Input rows (in INPUT_COLUMNS order, None for SQL NULL) → typed columns."""
+    """Input rows (in `names` order, None for SQL NULL) → typed columns (text ones as objects, None kept)."""
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     columns: dict[str, np.ndarray] = {}
     for name, values in zip(names, by_column, strict=True):
-        if name == "product_id":
+        if name in TEXT_COLUMNS:
             columns[name] = np.array(values, dtype=object)
         elif name in ("competitors_seen", "competitors_below", "velocity"):
             columns[name] = np.array([v or 0 for v in values], dtype=np.int64)

@@ -16,8 +16,9 @@ import pytest
 from pricing_platform.pricing.profit import INPUT_COLUMNS, decide_profit
 from pricing_platform.pricing.rules import PricingRules
 
-NO_ENDING = PricingRules.defaults().model_copy(update={"price_ending": None})
-RULES = PricingRules.defaults()  # step 10 %, margin 5 %, ending .99, lead 72 h, overstock 60 d, gain 1 %
+NO_ENDING = PricingRules.defaults().model_copy(update={"price_ending": None, "overstock_days": 60.0})
+# step 10 %, margin 5 %, ending .99, lead 72 h, gain 1 %; overstock at 60 days here
+RULES = PricingRules.defaults().model_copy(update={"overstock_days": 60.0})
 
 
 def product(current: float = 100.0, **overrides: object) -> dict[str, object]:

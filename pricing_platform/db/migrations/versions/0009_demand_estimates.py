@@ -1,7 +1,13 @@
-"""Demand estimates: the price elasticity per product and per category that the hourly `demand_estimates`
-asset learns from the shop's own views and purchases (pricing_platform/pricing/demand.py), with the
-interval, the evidence behind it and whether it is the product's own, borrowed from its category, or the
-prior. Replaced as a whole by each run (readers never see half a run); the dashboard reads it.
+"""Pricing that learns: demand estimates, per-product price bounds, the strategy of each recommendation.
+
+- `demand_estimates`: the price elasticity per product and per category that the hourly
+  `demand_estimates` asset learns from the shop's own views and purchases (pricing/demand.py), with the
+  interval, the evidence behind it and whether it is the product's own, borrowed from its category, or the
+  prior. Replaced as a whole by each run (readers never see half a run); the dashboard reads it.
+- `products.min_price` / `max_price`: optional per-product bounds (MAP) the profit strategy keeps within;
+  a minimum above the maximum is refused.
+- `pricing_recommendations.strategy`: which strategy decided (`rules` for every earlier row); the latest
+  view is recreated so it carries the column.
 
 No new index on the event tables: the hourly read of a window uses the event-time index, and every index
 on clickstream_events costs ingest throughput.
@@ -43,9 +49,44 @@ CREATE TABLE demand_estimates (
     CHECK (ci_low <= elasticity AND elasticity <= ci_high)
 );
 GRANT SELECT ON demand_estimates TO pricing_dashboard;
+
+ALTER TABLE products
+    ADD COLUMN min_price numeric(10, 2) CONSTRAINT min_price_positive CHECK (min_price > 0),
+    ADD COLUMN max_price numeric(10, 2) CONSTRAINT max_price_positive CHECK (max_price > 0),
+    ADD CONSTRAINT min_price_not_above_max_price CHECK (min_price <= max_price);
+
+ALTER TABLE pricing_recommendations
+    ADD COLUMN strategy text NOT NULL DEFAULT 'rules'
+        CONSTRAINT known_strategy CHECK (strategy IN ('rules', 'profit'));
+
+-- The same lookup as 0005; r.* now ends with `strategy`.
+CREATE OR REPLACE VIEW pricing_recommendations_latest AS
+SELECT r.*
+FROM products p
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM pricing_recommendations pr
+    WHERE pr.product_id = p.product_id
+    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
+    LIMIT 1
+) r;
 """
 
 DOWNGRADE = """
+DROP VIEW pricing_recommendations_latest;
+ALTER TABLE pricing_recommendations DROP COLUMN strategy;
+CREATE VIEW pricing_recommendations_latest AS
+SELECT r.*
+FROM products p
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM pricing_recommendations pr
+    WHERE pr.product_id = p.product_id
+    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
+    LIMIT 1
+) r;
+GRANT SELECT ON pricing_recommendations_latest TO pricing_dashboard;
+ALTER TABLE products DROP COLUMN min_price, DROP COLUMN max_price;
 DROP TABLE demand_estimates;
 """
 
