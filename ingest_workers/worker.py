@@ -27,7 +27,8 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ingest_workers import metrics
-from ingest_workers.batch import Batch, DeadLetter, build_batch, dead_letter
+from ingest_workers.batch import Batch, DeadLetter, build_batch, build_click_batch, dead_letter
+from ingest_workers.click_rows import ClickRows
 from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import Fenced, advance, load_positions
 from ingest_workers.sinks import SINKS, Sink, SinkResult
@@ -205,14 +206,22 @@ class IngestWorker:
             self._refresh_products(force=True)
         self._future_cutoff = datetime.now(UTC) + timedelta(seconds=self.settings.ingest_max_future_skew_s)
         valid = [m for m in messages if m.error() is None]
-        batch = build_batch(valid, self._decode, self._violation, self.positions.__contains__)
+        batch = self._decode_batch(valid)
         unknown_product = any(
             d.error_kind == "contract" and "unknown product_id" in d.reason for d in batch.dead_letters
         )
         # A product may have been added since we loaded the catalog: re-check before quarantining.
         if unknown_product and self._refresh_products(force=False):
-            batch = build_batch(valid, self._decode, self._violation, self.positions.__contains__)
+            batch = self._decode_batch(valid)
         return batch
+
+    def _decode_batch(self, messages: list[Message]) -> Batch:
+        owned = self.positions.__contains__
+        if self.stream is catalog.Stream.CLICKSTREAM:
+            return build_click_batch(
+                messages, self._decode, self._violation, owned, self._known_products, self._future_cutoff
+            )
+        return build_batch(messages, self._decode, self._violation, owned)
 
     def moves_for(self, batch: Batch) -> dict[int, tuple[int | None, int]]:
         """partition → (position expected in the database, position after this batch)."""
@@ -328,8 +337,12 @@ class IngestWorker:
         if events:
             latency = metrics.EVENT_TO_ROW_SECONDS.labels(**labels)
             step = max(1, len(events) // _LATENCY_SAMPLES_PER_BATCH)
-            for event in events[::step]:
-                latency.observe(max(0.0, committed_at - event.timestamp.timestamp()))
+            if isinstance(events, ClickRows):
+                sampled = events.epoch_seconds(step)
+            else:
+                sampled = [event.timestamp.timestamp() for event in events[::step]]
+            for event_time in sampled:
+                latency.observe(max(0.0, committed_at - event_time))
         self._stats.events += batch.size
         self._stats.dead_letters += len(batch.dead_letters)
         self._stats.batches += 1
