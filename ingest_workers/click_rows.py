@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Final
+from functools import cache
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -81,11 +82,21 @@ _NULLABLE: Final = ("product_id", "product_name", "product_category", "product_p
 _NULLABLE_KEYS: Final = tuple(b'"%s":' % name.encode() for name in _NULLABLE)
 _ALL_NULL: Final = b",".join(key + b"null" for key in _NULLABLE_KEYS)
 _MAX_TEXT: Final = 200  # ShortText
-_CATEGORIES: Final = pa.array(CategoryName.__args__)  # type: ignore[attr-defined]
-_EVENT_TYPES: Final = pa.array(CLICK_EVENT_TYPES)
-_DEVICES: Final = pa.array(DEVICE_TYPES)
-_MAX_PRICE: Final = pa.scalar(MAX_MONEY, PRICE)
-_ZERO_PRICE: Final = pa.scalar(Decimal(0), PRICE)
+
+
+@cache
+def _values() -> dict[str, Any]:
+    """Arrow constants of the contract, built on first use (building one at import would make pyarrow
+    import pandas before the worker can tell it not to: see worker.run_worker)."""
+    return {
+        "categories": pa.array(CategoryName.__args__),  # type: ignore[attr-defined]
+        "event_types": pa.array(CLICK_EVENT_TYPES),
+        "devices": pa.array(DEVICE_TYPES),
+        "max_price": pa.scalar(MAX_MONEY, PRICE),
+        "zero_price": pa.scalar(Decimal(0), PRICE),
+    }
+
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -217,13 +228,13 @@ def decode_canonical(
     ok &= session_ok
     micros, time_ok = _utc_micros(fields["timestamp"])
     ok &= time_ok & (micros <= (future_cutoff - _EPOCH) // _MICROSECOND)
-    ok &= _mask(pc.is_in(fields["event_type"], _EVENT_TYPES))
-    ok &= _mask(pc.is_in(fields["device_type"], _DEVICES))
+    ok &= _mask(pc.is_in(fields["event_type"], _values()["event_types"]))
+    ok &= _mask(pc.is_in(fields["device_type"], _values()["devices"]))
     ok &= _short_text(fields["user_id"], nullable=False)
     ok &= _short_text(fields["product_id"], nullable=True)
     ok &= _short_text(fields["product_name"], nullable=True)
     category = fields["product_category"]
-    ok &= _mask(pc.or_kleene(pc.is_null(category), pc.is_in(category, _CATEGORIES)))
+    ok &= _mask(pc.or_kleene(pc.is_null(category), pc.is_in(category, _values()["categories"])))
     ok &= _keys_present(values, fields)
     ok &= _click_rules(fields, known_products)
 
@@ -265,7 +276,7 @@ def _click_rules(fields: dict[str, pa.Array], known_products: pa.Array) -> np.nd
     price = fields["product_price"]
     page_view = pc.equal(fields["event_type"], "page_view")
     no_product = pc.is_null(product)
-    priced = pc.and_(pc.greater(price, _ZERO_PRICE), pc.less_equal(price, _MAX_PRICE))
+    priced = pc.and_(pc.greater(price, _values()["zero_price"]), pc.less_equal(price, _values()["max_price"]))
     with_product = pc.and_(
         pc.is_in(product, known_products),
         pc.if_else(page_view, pc.is_null(price), priced),
@@ -283,15 +294,13 @@ def _keys_present(values: Sequence[bytes], fields: dict[str, pa.Array]) -> np.nd
     rows = np.flatnonzero(nulls.any(axis=1))
     if not len(rows):
         return ok
-    checked = []
-    for row, missing in zip(rows.tolist(), nulls[rows].tolist(), strict=True):
+    # A product-less page view as the contract's encoder writes it holds the four keys in one run: one
+    # search over those messages, in C, then key by key for the rest.
+    payloads = pa.array([values[row] for row in rows.tolist()], pa.binary())
+    spelt = _mask(pc.match_substring(payloads, _ALL_NULL.decode()))
+    for row, missing in zip(rows[~spelt].tolist(), nulls[rows[~spelt]].tolist(), strict=True):
         value = values[row]
-        # A product-less page view as the contract's encoder writes it: one search instead of four.
-        checked.append(
-            _ALL_NULL in value
-            or all(key in value for key, is_null in zip(_NULLABLE_KEYS, missing, strict=True) if is_null)
-        )
-    ok[rows] = checked
+        ok[row] = all(key in value for key, is_null in zip(_NULLABLE_KEYS, missing, strict=True) if is_null)
     return ok
 
 
@@ -311,12 +320,14 @@ def _fixed_width(
     and the mask of rows that had exactly that width (`lengths`: the byte lengths, when known already)."""
     n = len(column)
     fits = (_byte_lengths(column) if lengths is None else lengths) == width
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32)[column.offset : column.offset + n + 1]
+    data = np.frombuffer(data_buffer, np.uint8)
+    if n and fits.all():  # the usual case: the values lie back to back, a view does
+        return data[offsets[0] : offsets[0] + n * width].reshape(n, width), fits
     chars = np.zeros((n, width), dtype=np.uint8)
     rows = np.flatnonzero(fits)
     if len(rows):
-        _, offsets_buffer, data_buffer = column.buffers()
-        offsets = np.frombuffer(offsets_buffer, np.int32)[column.offset : column.offset + n + 1]
-        data = np.frombuffer(data_buffer, np.uint8)
         chars[rows] = data[offsets[rows][:, None] + np.arange(width)]
     return chars, fits
 
@@ -338,7 +349,7 @@ def _binary16(matrix: np.ndarray) -> pa.Array:
     n = len(matrix)
     offsets = np.arange(0, 16 * (n + 1), 16, dtype=np.int32)
     return pa.Array.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix).tobytes())]
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix))]
     )
 
 

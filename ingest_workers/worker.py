@@ -10,10 +10,12 @@ tools keep working; the worker never reads them.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from types import FrameType
 from typing import TypeVar
 
 import psycopg
+import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ingest_workers import metrics
@@ -46,6 +49,7 @@ _REFUSED_DATA = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 _LATENCY_SAMPLES_PER_BATCH = 64
 _PRODUCT_REFRESH_S = 30.0
 _LAG_INTERVAL_S = 1.0
+_PREFETCH_KIB = 8 * 1024
 
 
 @dataclass
@@ -152,6 +156,9 @@ class IngestWorker:
             "max.poll.interval.ms": s.kafka_max_poll_interval_ms,
             # librdkafka's 1 s default stalls a batch consumer between fetches.
             "fetch.queue.backoff.ms": 10,
+            # Prefetch a few batches, not librdkafka's default 64 MiB: memory per worker stays bounded.
+            "queued.max.messages.kbytes": _PREFETCH_KIB,
+            "fetch.max.bytes": _PREFETCH_KIB * 1024 // 2,
             "fetch.wait.max.ms": s.kafka_fetch_wait_max_ms,
             "partition.assignment.strategy": "range",
         }
@@ -453,7 +460,25 @@ class IngestWorker:
             conn.close()
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used by the ingest worker", name=name)
+
+
+def _without_pandas() -> None:
+    """pyarrow imports pandas, when installed, the first time it builds an array (to recognise pandas
+    input): ~60 MiB of a worker's memory and ~1 s of its start for a library the worker never uses. A
+    failing import is what pyarrow takes as "no pandas"."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+
+
 def run_worker(stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
+    _without_pandas()
+    # Arrow's default allocator (jemalloc) keeps freed batch memory for reuse; the C library's returns it,
+    # so a worker's resident memory follows the batches in hand rather than the largest ever seen.
+    pa.set_memory_pool(pa.system_memory_pool())
     worker = IngestWorker(stream, settings, worker_id=worker_id)
     worker.install_signal_handlers()
     worker.run()
