@@ -26,7 +26,7 @@ DBT_PROJECT = DbtProject(PROJECT_DIR)
 # Per-run artifacts (run_results.json, compiled SQL, logs) under target/runs/, the newest kept.
 RUNS_DIR = TARGET_DIR / "runs"
 RUNS_KEPT = 24
-LAYER_GROUPS = {"staging": "staging", "marts": "marts"}
+LAYER_GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "marts"}
 
 
 class PricingDbtTranslator(DagsterDbtTranslator):
