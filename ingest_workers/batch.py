@@ -13,7 +13,7 @@ import pyarrow as pa
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from ingest_workers.click_rows import ClickRows, decode_canonical, rows_from_events
-from pricing_platform.core.events import ClickstreamEvent, Event
+from pricing_platform.core.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +129,14 @@ def build_click_batch(
     if taken.all():  # the usual case
         batch.events, batch.sources = canonical, kept
         return batch
-    one_by_one: list[int] = []
-    events: list[ClickstreamEvent] = []
-    for position in np.flatnonzero(~taken).tolist():
-        verdict = _decode_one(kept[position], decode, violation)
-        if isinstance(verdict, DeadLetter):
-            batch.dead_letters.append(verdict)
-        else:
-            events.append(verdict)  # type: ignore[arg-type]
-            one_by_one.append(position)
+    untaken = np.flatnonzero(~taken).tolist()
+    exact = build_batch([kept[p] for p in untaken], decode, violation, lambda _: True)
+    batch.dead_letters = exact.dead_letters
+    position_of = {id(kept[p]): p for p in untaken}
     taken_positions = np.flatnonzero(taken)
-    exact_positions = np.array(one_by_one, dtype=np.int64)
+    exact_positions = np.array([position_of[id(m)] for m in exact.sources], dtype=np.int64)
     batch.events = ClickRows.concat_in_order(
-        [(canonical, taken_positions), (rows_from_events(events), exact_positions)]
+        [(canonical, taken_positions), (rows_from_events(exact.events), exact_positions)]
     )
     in_order = np.sort(np.concatenate([taken_positions, exact_positions])).tolist()
     batch.sources = [kept[position] for position in in_order]
