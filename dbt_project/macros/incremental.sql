@@ -28,12 +28,12 @@
         select min(hour) as lo, max(hour) + interval '1 hour' as hi from runs group by run order by 1
     {%- endset -%}
     {%- set ranges = run_query(ranges_sql).rows if execute else [] -%}
-    {%- for lo, hi in ranges -%}
+    ({%- for lo, hi in ranges -%}
         ({{ column }} >= '{{ lo.isoformat() }}'::timestamptz and {{ column }} < '{{ hi.isoformat() }}'::timestamptz)
         {%- if not loop.last %} or {% endif -%}
     {%- else -%}
         false
-    {%- endfor -%}
+    {%- endfor -%})
 {%- endmacro %}
 
 {#- The clickstream rows of every UTC hour in which a row landed since `landed_since()` (a late event
