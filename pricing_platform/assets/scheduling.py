@@ -2,7 +2,8 @@
 its assets (or checks, or ops) together with the job that runs them and the schedule that starts it,
 using these two helpers: a job is one step per run on the in-process executor (no per-step subprocess, so
 launch overhead stays small against the minute), and a schedule runs in UTC, on by default, optionally
-skipping a tick while an earlier run is still going or while a gate says no."""
+skipping a tick while an earlier run is still going or while a gate says no, optionally with a run
+configuration chosen per tick."""
 
 from collections.abc import Callable
 
@@ -40,6 +41,7 @@ def schedule(
     description: str | None = None,
     skip_while_running: bool = False,
     gate: Gate | None = None,
+    run_config: Callable[[dg.ScheduleEvaluationContext], dict] | None = None,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=name,
@@ -55,6 +57,8 @@ def schedule(
             if running:
                 return dg.SkipReason(f"{running} {job.name} run(s) still in flight")
         reason = gate(context) if gate else None
-        return dg.SkipReason(reason) if reason else dg.RunRequest()
+        if reason:
+            return dg.SkipReason(reason)
+        return dg.RunRequest(run_config=run_config(context) if run_config else {})
 
     return _schedule

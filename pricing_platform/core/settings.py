@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # --- dbt ----------------------------------------------------------------------------------------
     dbt_staging_schema: str = Field("staging", description="schema the dbt staging views are built in")
     dbt_marts_schema: str = Field("marts", description="schema the dbt mart tables are built in")
+    dbt_incremental_lookback_s: int = Field(
+        900, ge=0, description="incremental marts re-read rows landed this long before their newest row"
+    )
 
     # --- analytics (Dagster `analytics` group, notebooks) -------------------------------------------
     analytics_funnel_window_h: int = Field(24, ge=1, description="sessions the funnel analyses (hours)")
