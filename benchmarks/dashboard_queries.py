@@ -482,7 +482,7 @@ def build_analytics(conninfo: str) -> tuple[float, dict[str, float]]:
     import dagster as dg
 
     from pricing_platform.assets.analytics import analytics_assets
-    from pricing_platform.resources import PostgresResource
+    from pricing_platform.resources.postgres import PostgresResource
 
     with dg.instance_for_test() as instance:
         started = time.perf_counter()

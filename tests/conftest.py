@@ -71,6 +71,7 @@ def settings(database: str, broker: BrokerProcess, tmp_path: Path) -> Settings:
         ingest_stats_interval_s=1.0,
         ingest_batch_size=5000,
         local_state_dir=tmp_path / "local",
+        quality_docs_dir=tmp_path / "quality-docs",
     )
 
 

@@ -14,7 +14,6 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from pricing_platform.assets.scheduling import asset_job, schedule
-from pricing_platform.quality.checks import CHECKS
 from pricing_platform.resources.dbt import DbtResource
 from pricing_platform.transform.project import PROJECT_DIR, TARGET_DIR, require_manifest
 
@@ -74,23 +73,6 @@ def pricing_dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource) -> I
     yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
-def _failed_blocking_checks(context: dg.ScheduleEvaluationContext) -> str | None:
-    # Blocking checks only gate assets in their own run; the marts are built in a separate one, so the
-    # gate is here: analysts keep the last good marts rather than marts built on failed recommendations.
-    failed = []
-    for check in CHECKS:
-        if not check.blocking:
-            continue
-        key = dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)
-        record = context.instance.get_latest_asset_check_evaluation_record(key)
-        evaluation = record.evaluation if record else None
-        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
-            failed.append(key.to_user_string())
-    if failed:
-        return f"marts not rebuilt: blocking checks failed last time: {', '.join(failed)}"
-    return None
-
-
 dbt_marts_job = asset_job(
     "dbt_marts_job",
     dg.AssetSelection.assets(pricing_dbt_models),
@@ -102,5 +84,4 @@ dbt_marts_schedule = schedule(
     "*/5 * * * *",
     description="Rebuilds the marts every 5 minutes; skips a tick while the previous build still runs.",
     skip_while_running=True,
-    gate=_failed_blocking_checks,
 )
