@@ -128,6 +128,10 @@ def validate(
                 check = CHECKS_BY_NAME[expectation_result.expectation_config.meta["check"]]
                 outcomes[check.name] = outcome(check, expectation_result, thresholds, seconds, cycle_id)
     finally:
+        # The datasource's engine and its execution engine each pool connections: close both, or a
+        # long-lived process (the code server) would keep one open per run.
+        if datasource.execution_engine is not None:
+            datasource.execution_engine.close()
         datasource.get_engine().dispose()
     index, pages, warnings = _write_docs(context, docs, run_id, wanted) if docs else (None, {}, [])
     return Validation(

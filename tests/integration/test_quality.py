@@ -670,7 +670,12 @@ def test_the_sensor_checks_each_new_cycle_once_and_its_evaluations_attach_to_the
             quality_sensor(context)
     with psycopg.connect(settings.database_conninfo) as conn:
         alerts = conn.execute("SELECT condition_key FROM alerts WHERE cleared_at IS NULL").fetchall()
+        left_open = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'pricing-dagster-quality'"
+        ).fetchone()
     assert alerts == [("asset_check:pricing_recommendations:recommendations_confidence_in_range",)]
+    assert left_open == (0,), "each evaluation closes its connections (the code server lives on)"
 
 
 def registered_definitions(settings: Settings) -> dg.Definitions:
