@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
+import msgspec
 import psycopg
 
 from ingest_workers.offsets import advance
@@ -56,6 +57,14 @@ def fill_shop(
         for _ in range(count):
             for sim_stream, _key, event in simulation.step(stream):
                 events[sim_stream].append(event)
+    # A step can stamp several events (a session, a purchase and its sale), so the clock may run past now:
+    # shift everything back rather than land events ingest would refuse as stamped in the future.
+    ahead = max(e.timestamp for batch in events.values() for e in batch) - datetime.now(UTC)
+    if ahead > timedelta(0):
+        events = {
+            stream: [msgspec.structs.replace(e, timestamp=e.timestamp - ahead) for e in batch]
+            for stream, batch in events.items()
+        }
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
         for stream, batch in events.items():
             # Time order, as a partition would deliver them; the sinks apply stock movements in order.
