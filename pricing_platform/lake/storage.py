@@ -4,7 +4,7 @@ Layout: `<root>/<stream>/date=YYYY-MM-DD/part-00000.parquet, part-00001.parquet,
 and pyarrow read `date` as a column). A partition is always rewritten whole, never appended to: the same
 export of the same rows yields the same object names, and nothing of the previous version remains.
 
-Each replacement is written first under `<root>/_staging/<stream>/date=…/<token>/`, which no reader's glob
+Each replacement is written first under `<root>/_staging/<stream>/YYYY-MM-DD/<token>/`, which no reader's glob
 (`<root>/<stream>/*/*.parquet`) matches, and only then swapped in:
 
 * local: the staging directory and the partition directory are exchanged with one `renameat2(…,
@@ -173,7 +173,9 @@ class LakeStorage:
         return f"{self.uri}/{stream}/*/*.parquet"
 
     def _staging_path(self, stream: str, day: date) -> str:
-        return f"{self.root}/{STAGING_DIR}/{stream}/date={day.isoformat()}"
+        # No `=` (nor anything else URL-encoding would change) in staging keys: they are CopyObject sources,
+        # sent percent-encoded, and some S3-compatible endpoints (npm s3rver) do not decode them.
+        return f"{self.root}/{STAGING_DIR}/{stream}/{day.isoformat()}"
 
     # ── reading the layout ──────────────────────────────────────────────────────────────────────────────
 
