@@ -18,7 +18,6 @@ The definitions read the settings once, when imported, so this runs as a process
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,27 +35,12 @@ JOB = "ci_asset_checks"
 @contextmanager
 def shop_database() -> Iterator[str]:
     """A throwaway PostgreSQL holding a freshly built shop."""
-    import psycopg
-
-    from pricing_platform.db import migrate, seed
-    from pricing_platform.localstack.postgres import LocalPostgres
-    from tests.support.servers import PostgresProcess, free_port, server_root
+    from tests.support.servers import migrated_postgres
     from tests.support.shop import build_shop_at
 
-    root = server_root("pricing-ci-checks-")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = PostgresProcess(LocalPostgres(root, free_port()), ARTIFACTS / "postgres.log")
-    try:
-        server.start()
-        server.server.ensure_role_and_database("pricing", "shop")
-        conninfo = server.conninfo("shop")
-        migrate.upgrade(conninfo)
-        with psycopg.connect(conninfo) as conn:
-            seed.seed_catalog(conn)
-        yield build_shop_at(conninfo)
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with migrated_postgres("pricing-ci-checks-", ARTIFACTS / "postgres.log", "shop") as server:
+        yield build_shop_at(server.conninfo("shop"))
 
 
 def run_checks(database_url: str, console: Console) -> int:

@@ -15,30 +15,33 @@ COMPETITOR_PRICES: Final = Dataset(
     sample_columns=("event_id", "product_id", "competitor_name", "event_time"),
 )
 
+
+def positive(name: str, column: str, description: str) -> QualityCheck:
+    return QualityCheck(
+        name=name,
+        asset=tables.COMPETITOR_PRICES,
+        dataset=COMPETITOR_PRICES,
+        severity=Severity.ERROR,
+        description=description,
+        expectation=lambda _th, _scope: gxe.ExpectColumnValuesToBeBetween(
+            column=column, min_value=0, strict_min=True
+        ),
+        threshold=zero(f"observations with {column} ≤ 0"),
+    )
+
+
 CHECKS: tuple[QualityCheck, ...] = (
-    QualityCheck(
-        name="competitor_prices_positive",
-        asset=tables.COMPETITOR_PRICES,
-        dataset=COMPETITOR_PRICES,
-        severity=Severity.ERROR,
-        description="Every observation has a positive competitor price. The column has no CHECK "
-        "constraint (products has one); ingest validates it.",
-        expectation=lambda _th, _scope: gxe.ExpectColumnValuesToBeBetween(
-            column="competitor_price", min_value=0, strict_min=True
-        ),
-        threshold=zero("observations with competitor_price ≤ 0"),
+    positive(
+        "competitor_prices_positive",
+        "competitor_price",
+        "Every observation has a positive competitor price. The column has no CHECK constraint (products "
+        "has one); ingest validates it.",
     ),
-    QualityCheck(
-        name="competitor_our_price_positive",
-        asset=tables.COMPETITOR_PRICES,
-        dataset=COMPETITOR_PRICES,
-        severity=Severity.ERROR,
-        description="Every observation records a positive price of ours, the base of price_difference_pct. "
-        "The column has no CHECK constraint; ingest validates it.",
-        expectation=lambda _th, _scope: gxe.ExpectColumnValuesToBeBetween(
-            column="our_price", min_value=0, strict_min=True
-        ),
-        threshold=zero("observations with our_price ≤ 0"),
+    positive(
+        "competitor_our_price_positive",
+        "our_price",
+        "Every observation records a positive price of ours, the base of price_difference_pct. The column "
+        "has no CHECK constraint; ingest validates it.",
     ),
     QualityCheck(
         name="competitor_price_difference_within_bound",
