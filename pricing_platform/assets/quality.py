@@ -9,7 +9,7 @@ GX Data Docs report.
   (sensors/quality.py) in the long-lived code server, so the every-minute pricing run never imports
   great-expectations; its evaluations attach to the asset through the sensor's asset events, whichever
   code location defines the asset. The ERROR checks are blocking: the verdict goes to the checked-cycle
-  table and the marts read only cycles that passed (quality/cycles.py). `recommendation_quality_checks`
+  table and the marts read only cycles that passed (quality/cycles.py). `pricing_recommendation_checks`
   declares the checks next to the asset (their specs, blocking flags) and, run from the UI or the CI
   stage, checks the newest cycle the same way.
 
@@ -172,13 +172,13 @@ def raw_table_quality_checks(
 
 @dg.multi_asset_check(
     specs=[check_spec(c) for c in RECOMMENDATION_CHECKS],
-    name="recommendation_quality_checks",
+    name="pricing_recommendation_checks",
     can_subset=True,
     description="The checks of a pricing cycle (pricing_platform/quality/checks/pricing_recommendations.py). "
     "recommendation_checks_sensor evaluates every new cycle; run here, they check the newest cycle and "
     "record its verdict for the marts.",
 )
-def recommendation_quality_checks(
+def pricing_recommendation_checks(
     context: dg.AssetCheckExecutionContext,
     postgres: PostgresResource,
     quality: QualityResource,
@@ -196,7 +196,10 @@ def recommendation_quality_checks(
     yield from _report(context, [o for o in verdict.outcomes if o.name in selected], pushgateway)
 
 
-quality_checks: list[dg.AssetChecksDefinition] = [raw_table_quality_checks, recommendation_quality_checks]
+# The worker-fed tables' checks go with the scheduled job below; the recommendations' with the pricing
+# asset, in whichever code location defines it (their evaluations come from recommendation_checks_sensor).
+worker_table_checks: list[dg.AssetChecksDefinition] = [raw_table_quality_checks]
+quality_checks: list[dg.AssetChecksDefinition] = [*worker_table_checks, pricing_recommendation_checks]
 
 quality_checks_job = asset_job(
     "quality_checks_job",

@@ -1,47 +1,39 @@
-"""Dagster resources: how configuration reaches assets, checks, sensors and schedules. Each is built from
-the settings here, once; where a domain object holds the parameters (the pricing rules, the quality
-thresholds, the alert rules, the analytics parameters, the Pushgateway), the resource *is* that object, so
-the asset hands it straight to the domain code. Tests build them from their own `Settings`.
+"""Dagster resources: how configuration reaches assets, checks, sensors and schedules. One module per
+resource; where a domain object holds the parameters (the pricing rules, the quality thresholds, the alert
+rules, the analytics parameters, the Pushgateway), the resource *is* that object, so the asset hands it
+straight to the domain code. Tests build them from their own `Settings` with `build_resources`.
 
-Each resource's module is imported only when that resource is built: `build_resources(settings, only=...)`
-gives a code location just what it uses, and the lake's (dagster-aws, boto3: seconds of imports) stays out
-of a location that does not export the lake, such as a lean pricing location."""
+This package's import stays light: the pricing engine's code location imports single resource modules,
+and must not pay for the lake's pyarrow through this `__init__`."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Collection
-from typing import Any, Final
+from typing import Any
 
 from pricing_platform.core.settings import Settings
 
-# Resource key → (module, class) under pricing_platform.resources; each class has `from_settings`.
-RESOURCES: Final = {
-    "postgres": ("postgres", "PostgresResource"),
-    "pricing": ("pricing", "PricingEngineResource"),
-    "pushgateway": ("metrics", "PushgatewayResource"),
-    "alerting": ("alerting", "AlertingResource"),
-    "quality": ("quality", "QualityResource"),
-    "analytics": ("analytics", "AnalyticsResource"),
-    "lake": ("lake", "LakeResource"),
-    "housekeeping": ("housekeeping", "HousekeepingResource"),
-    "ingest": ("ingest", "IngestResource"),
-}
 
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Every resource but dbt's (`resources/dbt.py`, added where the dbt assets are: dagster-dbt's imports
+    cost seconds), built from `settings`."""
+    from pricing_platform.resources.alerting import AlertingResource
+    from pricing_platform.resources.analytics import AnalyticsResource
+    from pricing_platform.resources.housekeeping import HousekeepingResource
+    from pricing_platform.resources.ingest import IngestResource
+    from pricing_platform.resources.lake import LakeResource
+    from pricing_platform.resources.metrics import PushgatewayResource
+    from pricing_platform.resources.postgres import PostgresResource
+    from pricing_platform.resources.pricing import PricingEngineResource
+    from pricing_platform.resources.quality import QualityResource
 
-def build_resources(settings: Settings, only: Collection[str] | None = None) -> dict[str, Any]:
-    """Every resource but dbt's (or those named in `only`), which `resources/dbt.py` builds next to the
-    dbt assets (dagster-dbt's imports cost seconds, so modules that do not build the marts stay clear of
-    it)."""
-    unknown = set(only or ()) - set(RESOURCES)
-    if unknown:
-        raise ValueError(f"no such resources: {sorted(unknown)}")
-    built = {}
-    for key, (module, name) in RESOURCES.items():
-        if only is None or key in only:
-            cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-            built[key] = cls.from_settings(settings)
-    return built
-
-
-__all__ = ["RESOURCES", "build_resources"]
+    return {
+        "postgres": PostgresResource(conninfo=settings.database_conninfo),
+        "pricing": PricingEngineResource.from_settings(settings),
+        "pushgateway": PushgatewayResource.from_settings(settings),
+        "alerting": AlertingResource.from_settings(settings),
+        "quality": QualityResource.from_settings(settings),
+        "analytics": AnalyticsResource.from_settings(settings),
+        "lake": LakeResource.from_settings(settings),
+        "housekeeping": HousekeepingResource.from_settings(settings),
+        "ingest": IngestResource.from_settings(settings),
+    }

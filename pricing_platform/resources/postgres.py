@@ -8,18 +8,12 @@ from contextlib import contextmanager
 import dagster as dg
 import psycopg
 
-from pricing_platform.core.settings import Settings
-
 
 class PostgresResource(dg.ConfigurableResource):
     """Connections to the operational database the ingest workers write to."""
 
     conninfo: str
     application_name: str = "pricing-dagster"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PostgresResource:
-        return cls(conninfo=settings.database_conninfo)
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:

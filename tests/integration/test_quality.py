@@ -27,10 +27,10 @@ from ingest_workers.sinks import ClickstreamSink, CompetitorSink, InventorySink
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
 from pricing_platform.assets.quality import (
     RAW_CHECKED_ASSETS,
+    pricing_recommendation_checks,
     quality_checks,
     quality_checks_job,
     quality_checks_schedule,
-    recommendation_quality_checks,
 )
 from pricing_platform.assets.raw_tables import raw_table_specs
 from pricing_platform.core import tables
@@ -561,7 +561,7 @@ def test_blocking_pricing_checks_gate_downstream_assets(
     seed_clean(settings)
     # The resources carry this test's settings (its consumer-group prefix among them).
     resources = build_resources(settings)
-    assets = [pricing_recommendations, recommendation_quality_checks, pricing_report]
+    assets = [pricing_recommendations, pricing_recommendation_checks, pricing_report]
 
     with dg.DagsterInstance.ephemeral() as instance:
         good = dg.materialize(assets, resources=resources, instance=instance)
@@ -606,7 +606,7 @@ def test_the_sensor_checks_each_new_cycle_once_and_its_evaluations_attach_to_the
     resources = build_resources(settings)
     pricing_location = dg.Definitions(
         assets=[pricing_recommendations],
-        asset_checks=[recommendation_quality_checks],
+        asset_checks=[pricing_recommendation_checks],
         jobs=[pricing_job],
         resources=resources,
     )

@@ -282,14 +282,19 @@ def test_the_cli_path_imports_neither_dagster_nor_great_expectations_until_it_ru
 
 def test_the_pricing_run_imports_none_of_the_heavy_packages() -> None:
     """What a lean pricing code location loads (the asset, its job and schedule, the specs of its checks,
-    the resources it uses) imports neither great-expectations nor dbt, pandas or boto3."""
+    the resources it uses) imports neither great-expectations nor dbt, pandas, boto3 or dagster-aws: the
+    checks' Expectations are built, and GX imported, only when they run."""
     code = """
 import sys
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
-from pricing_platform.assets.quality import recommendation_quality_checks
+from pricing_platform.assets.quality import pricing_recommendation_checks
 from pricing_platform.core.settings import Settings
-from pricing_platform.resources import build_resources
-resources = build_resources(Settings(_env_file=None), only=("postgres", "pricing", "pushgateway", "quality"))
+from pricing_platform.resources.metrics import PushgatewayResource
+from pricing_platform.resources.pricing import PricingEngineResource
+from pricing_platform.resources.quality import QualityResource
+settings = Settings(_env_file=None)
+for resource in (PushgatewayResource, PricingEngineResource, QualityResource):
+    resource.from_settings(settings)
 heavy = {"great_expectations", "dagster_dbt", "dbt", "pandas", "boto3", "botocore", "dagster_aws"}
 print(sorted(heavy & {name.split(".")[0] for name in sys.modules}))
 """
