@@ -8,14 +8,15 @@ from a cycle that passed, one index lookup per product like migration 0005's vie
 this migration have no verdict, so the marts show recommendations again once the first new cycle has
 been checked (within a minute with the Dagster daemon running).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0006 on this branch; main's 0007 (the price feed outbox) was written in parallel, so merging the
+two sets `down_revision` to "0007" (one head again)
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
-revision = "0007"
+revision = "0008"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
