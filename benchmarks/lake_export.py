@@ -36,18 +36,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pandas as pd
 import psycopg
 import typer
+from dagster_aws.s3 import S3Resource
 from rich.console import Console
 from rich.table import Table
 
 from pricing_platform.core import tables
 from pricing_platform.db import migrate
 from pricing_platform.lake.export import day_bounds, export_day, select_day_sql
-from pricing_platform.lake.storage import LakeStorage, S3Options
+from pricing_platform.lake.storage import LakeStorage
 from pricing_platform.lake.streams import CLICKSTREAM
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root, wait_port
 from pricing_platform.localstack.postgres import LocalPostgres
@@ -210,13 +210,16 @@ def main(
                 wait_port(s3_port)
                 s3_endpoint, s3_name = f"http://127.0.0.1:{s3_port}", s3_name or "moto_server"
         s3_name = s3_name or s3_endpoint
-        s3 = S3Options("bench-lake", s3_endpoint, "us-east-1", s3_key, s3_secret)
-        client = boto3.client(
-            "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id=s3_key,
+        # The lake reaches S3 as the platform does: through dagster-aws's S3Resource and its client.
+        s3 = S3Resource(
+            endpoint_url=s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=s3_key,
             aws_secret_access_key=s3_secret,
-        )  # fmt: skip
-        if s3.bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
-            client.create_bucket(Bucket=s3.bucket)
+        )
+        client = s3.get_client()
+        if "bench-lake" not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+            client.create_bucket(Bucket="bench-lake")
         with (
             console.status(f"seeding {rows:,} clickstream rows on {DAY}"),
             ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool,
@@ -224,7 +227,7 @@ def main(
             seed_s = pool.submit(seed, conninfo, rows, rng_seed).result()
         console.print(f"seeded {rows:,} rows in {seed_s:.1f}s")
         local = LakeStorage.local(root / "lake")
-        remote = LakeStorage.s3(s3, "bench")
+        remote = LakeStorage.s3(s3, "bench-lake", "bench")
         steps: list[tuple[str, Callable[[], tuple[int, str]]]] = [
             ("baseline: COPY … TO STDOUT (read only)", lambda: copy_baseline(conninfo)),
             ("export → local directory", lambda: export(conninfo, local, batch_rows)),

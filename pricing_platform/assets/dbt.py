@@ -19,7 +19,6 @@ from dagster_shared.check import CheckError
 from pydantic import Field
 
 from pricing_platform.assets.scheduling import asset_job, schedule
-from pricing_platform.quality.checks import CHECKS
 from pricing_platform.resources.dbt import DbtResource
 from pricing_platform.transform.project import PROJECT_DIR, TARGET_DIR, require_manifest
 
@@ -100,23 +99,6 @@ def pricing_dbt_models(
     yield from dbt.cli(list(args), context=context, target_path=target).stream()
 
 
-def _failed_blocking_checks(context: dg.ScheduleEvaluationContext) -> str | None:
-    # Blocking checks only gate assets in their own run; the marts are built in a separate one, so the
-    # gate is here: analysts keep the last good marts rather than marts built on failed recommendations.
-    failed = []
-    for check in CHECKS:
-        if not check.blocking:
-            continue
-        key = dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)
-        record = context.instance.get_latest_asset_check_evaluation_record(key)
-        evaluation = record.evaluation if record else None
-        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
-            failed.append(key.to_user_string())
-    if failed:
-        return f"marts not rebuilt: blocking checks failed last time: {', '.join(failed)}"
-    return None
-
-
 dbt_marts_job = asset_job(
     "dbt_marts_job",
     dg.AssetSelection.assets(pricing_dbt_models),
@@ -141,6 +123,5 @@ dbt_marts_schedule = schedule(
     description="Builds the marts every 5 minutes, incrementally; rebuilds them whole once a day (first "
     f"tick after {FULL_REFRESH_HOUR_UTC:02d}:00 UTC). Skips a tick while the previous build still runs.",
     skip_while_running=True,
-    gate=_failed_blocking_checks,
     run_config=_daily_full_refresh,
 )
