@@ -9,15 +9,14 @@ this migration have no verdict, so the marts show recommendations again once the
 been checked (within a minute with the Dagster daemon running).
 
 Revision ID: 0008
-Revises: 0006 on this branch; main's 0007 (the price feed outbox) was written in parallel, so merging the
-two sets `down_revision` to "0007" (one head again)
+Revises: 0007
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -5,15 +5,15 @@ Rows are appended in landing order, so a BRIN index (one summary per 128 pages) 
 without scanning the table, and costs next to nothing to maintain on insert (unlike a B-tree, which the
 ingest benchmark would feel on `clickstream_events`).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
