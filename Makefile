@@ -17,8 +17,10 @@ lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
+# After the suite, the asset-check stage: every Dagster asset check run by Dagster on a simulated shop.
 test: install lint
 	.venv/bin/pytest
+	.venv/bin/python -m tests.support.asset_check_stage
 
 bench: install
 	.venv/bin/python benchmarks/ingest_throughput.py

@@ -59,7 +59,6 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from pricing_platform import dbt as dbt_project
 from pricing_platform.core import catalog, roles, tables
 from pricing_platform.core.settings import Settings, default_settings
 from pricing_platform.dashboard import queries as dashboard_queries
@@ -68,6 +67,8 @@ from pricing_platform.db import migrate
 from pricing_platform.db.seed import seed_catalog
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
+from pricing_platform.resources.dbt import DbtResource
+from pricing_platform.transform.project import TARGET_DIR
 
 console = Console(width=None if sys.stdout.isatty() else 180)
 
@@ -466,12 +467,16 @@ def seed(
 
 
 def build_dbt(settings: Settings) -> tuple[float, dict[str, float]]:
-    dbt_project.prepare(settings)
+    dbt = DbtResource.from_settings(settings)
+    dbt.prepare()
     started = time.perf_counter()
-    dbt_project.run_dbt(["run", "--quiet"], settings)
+    target = TARGET_DIR / "bench-dashboard"
+    result = dbt.run(["run", "--quiet"], target_path=target)
+    if result.returncode != 0:
+        raise SystemExit(f"dbt run failed:\n{result.output[-4000:]}")
     seconds = time.perf_counter() - started
     models: dict[str, float] = {}
-    results = dbt_project.TARGET_DIR / "run_results.json"
+    results = target / "run_results.json"
     if results.exists():
         for result in json.loads(results.read_text()).get("results", []):
             models[result["unique_id"].rsplit(".", 1)[-1]] = float(result.get("execution_time") or 0.0)

@@ -1,19 +1,22 @@
 """Lake export benchmark: one day of clickstream from PostgreSQL to Parquet, on S3 and on a local disk,
 beside the bare database read of the same rows.
 
-Starts its own PostgreSQL (free loopback port) and its own moto_server (an in-memory S3 over HTTP), migrates
-a database and COPYs N clickstream rows (default 3,000,000) with `event_time` spread over one UTC day,
-~90 % with a price, then measures, in this order, in this process:
+Starts its own PostgreSQL (free loopback port) and, unless `--s3-endpoint` names a running one (e.g. the
+local stack's s3rver), its own moto_server (an in-memory S3 over HTTP); migrates a database and COPYs N
+clickstream rows (default 3,000,000) with `event_time` spread over one UTC day, ~90 % with a price, then
+measures, in `--rounds` interleaved rounds (default 3), in this process:
 
     baseline  `COPY (SELECT <the export's select list> …) TO STDOUT`, the bytes discarded: the read alone;
-    baseline  the export's server-side cursor fetched in batches, the rows discarded (no Arrow, no write);
     export    `export_day` to a local directory;
-    export    `export_day` to the S3 bucket.
+    export    `export_day` to the S3 bucket;
 
-Each line gives rows/s and the peak RSS while it ran (sampled every 20 ms) above the RSS before it;
-ru_maxrss of the process is printed at the end. Seeding runs in a child process so as not to count.
+and once, for reference, the previous export's read: a psycopg server-side cursor fetched in batches.
+Each line gives the median rows/s, the median ratio to the same round's baseline, and the largest rise of
+RSS while it ran (sampled every 20 ms) above the RSS before it; ru_maxrss of the process is printed at the
+end. Seeding runs in a child process so as not to count.
 
-    python benchmarks/lake_export.py [--rows 3000000] [--batch-rows 100000] [--seed 42]
+    python benchmarks/lake_export.py [--rows 3000000] [--batch-rows 100000] [--rounds 3]
+        [--s3-endpoint http://127.0.0.1:PORT --s3-name s3rver --s3-key S3RVER --s3-secret S3RVER]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import io
 import multiprocessing
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -32,18 +36,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pandas as pd
 import psycopg
 import typer
+from dagster_aws.s3 import S3Resource
 from rich.console import Console
 from rich.table import Table
 
 from pricing_platform.core import tables
 from pricing_platform.db import migrate
 from pricing_platform.lake.export import day_bounds, export_day, select_day_sql
-from pricing_platform.lake.storage import LakeStorage, S3Options
+from pricing_platform.lake.storage import LakeStorage
 from pricing_platform.lake.streams import CLICKSTREAM
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root, wait_port
 from pricing_platform.localstack.postgres import LocalPostgres
@@ -173,33 +177,49 @@ def main(
     rows: int = typer.Option(3_000_000, min=1, help="clickstream rows to seed on one day"),
     batch_rows: int = typer.Option(100_000, min=1000, help="rows per Arrow batch (LAKE_BATCH_ROWS)"),
     rng_seed: int = typer.Option(42, "--seed", help="seed of the synthetic data"),
+    rounds: int = typer.Option(3, min=1, help="interleaved rounds of baseline and exports"),
+    s3_endpoint: str = typer.Option(
+        "", help="S3 endpoint URL to export to (e.g. a running s3rver); empty: start moto_server"
+    ),
+    s3_name: str = typer.Option("", help="what the S3 endpoint is, for the report (default: its URL)"),
+    s3_key: str = typer.Option("bench", help="access key for --s3-endpoint (s3rver: S3RVER)"),
+    s3_secret: str = typer.Option("bench", help="secret key for --s3-endpoint (s3rver: S3RVER)"),
 ) -> None:
     root = server_root("pricing-bench-lake-")
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
     pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres-lake.log")
-    s3_port = free_port()
     moto: subprocess.Popen | None = None
-    results: list[Measure] = []
+    results: list[list[Measure]] = []
+    cursor: Measure | None = None
     try:
-        with console.status("starting PostgreSQL and moto_server"):
+        with console.status("starting PostgreSQL" + ("" if s3_endpoint else " and moto_server")):
             pg.start()
             pg.server.ensure_role_and_database("pricing", "bench_lake")
             conninfo = pg.conninfo("bench_lake")
             migrate.upgrade(conninfo)
-            with (log_dir / "moto-lake.log").open("ab") as log:
-                moto = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            wait_port(s3_port)
-        endpoint = f"http://127.0.0.1:{s3_port}"
-        s3 = S3Options("bench-lake", endpoint, "us-east-1", "bench", "bench")
-        boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        ).create_bucket(Bucket=s3.bucket)  # fmt: skip
+            if not s3_endpoint:
+                s3_port = free_port()
+                with (log_dir / "moto-lake.log").open("ab") as log:
+                    moto = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p",
+                         str(s3_port)],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                wait_port(s3_port)
+                s3_endpoint, s3_name = f"http://127.0.0.1:{s3_port}", s3_name or "moto_server"
+        s3_name = s3_name or s3_endpoint
+        # The lake reaches S3 as the platform does: through dagster-aws's S3Resource and its client.
+        s3 = S3Resource(
+            endpoint_url=s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=s3_key,
+            aws_secret_access_key=s3_secret,
+        )
+        client = s3.get_client()
+        if "bench-lake" not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+            client.create_bucket(Bucket="bench-lake")
         with (
             console.status(f"seeding {rows:,} clickstream rows on {DAY}"),
             ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool,
@@ -207,16 +227,28 @@ def main(
             seed_s = pool.submit(seed, conninfo, rows, rng_seed).result()
         console.print(f"seeded {rows:,} rows in {seed_s:.1f}s")
         local = LakeStorage.local(root / "lake")
-        remote = LakeStorage.s3(s3, "bench")
+        remote = LakeStorage.s3(s3, "bench-lake", "bench")
         steps: list[tuple[str, Callable[[], tuple[int, str]]]] = [
             ("baseline: COPY … TO STDOUT (read only)", lambda: copy_baseline(conninfo)),
-            ("baseline: server-side cursor fetch", lambda: cursor_baseline(conninfo, batch_rows)),
             ("export → local directory", lambda: export(conninfo, local, batch_rows)),
-            ("export → S3 (moto_server)", lambda: export(conninfo, remote, batch_rows)),
+            (f"export → S3 ({s3_name})", lambda: export(conninfo, remote, batch_rows)),
         ]
-        for name, step in steps:
-            with console.status(name):
-                results.append(measure(name, step))
+        for r in range(1, rounds + 1):
+            current = []
+            for name, step in steps:
+                with console.status(f"round {r}/{rounds} · {name}"):
+                    current.append(measure(name, step))
+            results.append(current)
+            base = current[0].rows / current[0].seconds
+            console.print(
+                f"round {r}: "
+                + " · ".join(f"{m.name} {m.rows / m.seconds:,.0f} rows/s ({m.rows / m.seconds / base:.2f}×)"
+                             for m in current)
+            )  # fmt: skip
+        with console.status("reference: the previous export's server-side cursor fetch"):
+            cursor = measure(
+                "reference: server-side cursor fetch", lambda: cursor_baseline(conninfo, batch_rows)
+            )
         with psycopg.connect(conninfo) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0].split()[0]  # type: ignore[index]
     finally:
@@ -226,22 +258,27 @@ def main(
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    table = Table(title=f"lake export of one day, {rows:,} clickstream rows (batch {batch_rows:,})")
-    for column in (
-        "step",
-        "rows",
-        "seconds",
-        "rows/s",
-        "RSS before MiB",
-        "peak RSS MiB",
-        "peak Δ MiB",
-        "note",
-    ):
-        table.add_column(column, justify="left" if column in ("step", "note") else "right")
-    for m in results:
+    table = Table(
+        title=f"lake export of one day, {rows:,} clickstream rows (batch {batch_rows:,}), "
+        f"median of {rounds} interleaved round(s)"
+    )
+    for column in ("step", "rows/s", "× baseline", "rounds (rows/s)", "peak RSS Δ MiB", "note"):
+        table.add_column(column, justify="left" if column in ("step", "note", "rounds (rows/s)") else "right")
+    for index, (name, _) in enumerate(steps):
+        measures = [current[index] for current in results]
+        rates = [m.rows / m.seconds for m in measures]
+        ratios = [
+            m.rows / m.seconds / (c[0].rows / c[0].seconds) for m, c in zip(measures, results, strict=True)
+        ]
         table.add_row(
-            m.name, f"{m.rows:,}", f"{m.seconds:.2f}", f"{m.rows / m.seconds:,.0f}", f"{m.rss_before:,.0f}",
-            f"{m.rss_peak:,.0f}", f"{m.rss_peak - m.rss_before:+,.0f}", m.note,
+            name, f"{statistics.median(rates):,.0f}", f"{statistics.median(ratios):.2f}",
+            " · ".join(f"{rate:,.0f}" for rate in rates),
+            f"{max(m.rss_peak - m.rss_before for m in measures):+,.0f}", measures[-1].note,
+        )  # fmt: skip
+    if cursor is not None:
+        table.add_row(
+            cursor.name, f"{cursor.rows / cursor.seconds:,.0f}", "", "",
+            f"{cursor.rss_peak - cursor.rss_before:+,.0f}", cursor.note,
         )  # fmt: skip
     console.print(table)
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

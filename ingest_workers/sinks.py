@@ -10,9 +10,13 @@ from decimal import Decimal
 from typing import ClassVar, Protocol, TypeVar
 
 import msgspec
+import pgpq
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import errors, sql
 
+from ingest_workers.click_rows import COPY_SCHEMA, ClickRows, rows_from_events
 from pricing_platform.core import tables
 from pricing_platform.core.events import ClickstreamEvent, CompetitorPriceEvent, Event, InventoryEvent
 
@@ -52,8 +56,9 @@ def _drop_duplicates(cur: psycopg.Cursor, table: str, events: Sequence[E]) -> li
 
 
 class ClickstreamSink:
-    """COPY (binary) straight into the table inside a savepoint; only if an event id is already there
-    (a producer retry) fall back to filtering duplicates out and COPY again."""
+    """COPY (binary, encoded from Arrow columns by pgpq) straight into the table inside a savepoint; only if
+    an event id is already there (a producer retry) fall back to filtering duplicates out and COPY again.
+    Takes `ClickRows` (the workers' batches) or decoded events."""
 
     event_type: ClassVar[type] = ClickstreamEvent
     # Struct fields in declaration order are the table's columns (timestamp → event_time).
@@ -78,53 +83,74 @@ class ClickstreamSink:
             updated_at = now()
         """
     ).format(metrics=sql.Identifier(tables.PRODUCT_METRICS))
-    _COUNTER: ClassVar[dict[str, int]] = {
-        "product_view": 0,
-        "add_to_cart": 1,
-        "remove_from_cart": 2,
-        "purchase": 3,
-    }
+    _COUNTERS: ClassVar[tuple[str, ...]] = ("product_view", "add_to_cart", "remove_from_cart", "purchase")
 
-    def write(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> SinkResult:
-        if not events:
+    def write(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent] | ClickRows) -> SinkResult:
+        rows = events if isinstance(events, ClickRows) else rows_from_events(events)
+        if not len(rows):
             return SinkResult(0, 0)
         try:
             with cur.connection.transaction():
-                self._copy(cur, events)
-            fresh = events
+                self._copy(cur, rows)
+            fresh = rows
         except errors.UniqueViolation:
-            fresh = _drop_duplicates(cur, tables.CLICKSTREAM_EVENTS, events)
+            fresh = self._drop_duplicates(cur, rows)
             self._copy(cur, fresh)
         self._apply_metrics(cur, fresh)
-        return SinkResult(len(fresh), len(events) - len(fresh))
+        return SinkResult(len(fresh), len(rows) - len(fresh))
 
-    def _copy(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> None:
-        astuple = msgspec.structs.astuple
+    _ODD_PRICES = sql.SQL(
+        "UPDATE {} AS t SET product_price = v.price FROM unnest(%s::uuid[], %s::numeric[]) AS v(id, price) "
+        "WHERE t.event_id = v.id"
+    ).format(sql.Identifier(tables.CLICKSTREAM_EVENTS))
+
+    def _copy(self, cur: psycopg.Cursor, rows: ClickRows) -> None:
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(COPY_SCHEMA)
         with cur.copy(self.COPY) as copy:
-            copy.set_types(self.COPY_TYPES)
-            write_row = copy.write_row
-            for event in events:
-                write_row(astuple(event))
+            copy.write(encoder.write_header())
+            copy.write(encoder.write_batch(rows.batch))
+            copy.write(encoder.finish())
+        if rows.odd_prices:
+            ids, prices = zip(*rows.odd_prices.items(), strict=True)
+            cur.execute(self._ODD_PRICES, ([uuid.UUID(bytes=i) for i in ids], list(prices)))
 
-    def _apply_metrics(self, cur: psycopg.Cursor, events: Sequence[ClickstreamEvent]) -> None:
-        counters: dict[str, list] = {}
-        counter_index = self._COUNTER
-        for event in events:
-            index = counter_index.get(event.event_type)
-            if index is None:
-                continue
-            row = counters.get(event.product_id)  # type: ignore[arg-type]
-            if row is None:
-                row = counters[event.product_id] = [0, 0, 0, 0, Decimal(0), event.timestamp]  # type: ignore[index]
-            row[index] += 1
-            if index == 3:
-                row[4] += event.product_price
-            if event.timestamp > row[5]:
-                row[5] = event.timestamp
-        if not counters:
+    @staticmethod
+    def _drop_duplicates(cur: psycopg.Cursor, rows: ClickRows) -> ClickRows:
+        """Rows whose id is neither stored already nor repeated earlier in the batch."""
+        ids = [uuid.UUID(bytes=b) for b in rows.batch.column("event_id").to_pylist()]
+        seen = _existing_ids(cur, tables.CLICKSTREAM_EVENTS, ids)
+        keep = []
+        for index, event_id in enumerate(ids):
+            if event_id not in seen:
+                seen.add(event_id)
+                keep.append(index)
+        return rows.take(keep)
+
+    def _apply_metrics(self, cur: psycopg.Cursor, rows: ClickRows) -> None:
+        batch = rows.batch
+        counted = pc.is_in(batch.column("event_type"), pa.array(self._COUNTERS))
+        if not pc.any(counted).as_py():
             return
+        table = pa.Table.from_batches([batch.filter(counted)])
+        grouped = table.group_by(["product_id", "event_type"], use_threads=False).aggregate(
+            [("event_type", "count"), ("product_price", "sum"), ("event_time", "max")]
+        )
+        counters: dict[str, list] = {}
+        for product, kind, count, price_sum, newest in zip(
+            *(grouped.column(name).to_pylist() for name in (
+                "product_id", "event_type", "event_type_count", "product_price_sum", "event_time_max"
+            )),
+            strict=True,
+        ):  # fmt: skip
+            row = counters.get(product)
+            if row is None:
+                row = counters[product] = [0, 0, 0, 0, Decimal(0), newest]
+            row[self._COUNTERS.index(kind)] += count
+            if kind == "purchase":
+                row[4] += price_sum
+            row[5] = max(row[5], newest)
         columns = list(zip(*([pid, *values] for pid, values in counters.items()), strict=True))
-        cur.execute(self._METRICS, [list(column) for column in columns])
+        cur.execute(self._METRICS, [list(c) for c in columns])
 
 
 class InventorySink:

@@ -10,10 +10,12 @@ tools keep working; the worker never reads them.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,10 +26,12 @@ from types import FrameType
 from typing import TypeVar
 
 import psycopg
+import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ingest_workers import metrics
-from ingest_workers.batch import Batch, DeadLetter, build_batch, dead_letter
+from ingest_workers.batch import Batch, DeadLetter, build_batch, build_click_batch, dead_letter
+from ingest_workers.click_rows import ClickRows
 from ingest_workers.dead_letters import write_dead_letters
 from ingest_workers.offsets import Fenced, advance, load_positions
 from ingest_workers.sinks import SINKS, Sink, SinkResult
@@ -45,6 +49,7 @@ _REFUSED_DATA = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 _LATENCY_SAMPLES_PER_BATCH = 64
 _PRODUCT_REFRESH_S = 30.0
 _LAG_INTERVAL_S = 1.0
+_PREFETCH_KIB = 8 * 1024
 
 
 @dataclass
@@ -158,6 +163,9 @@ class IngestWorker:
             "max.poll.interval.ms": s.kafka_max_poll_interval_ms,
             # librdkafka's 1 s default stalls a batch consumer between fetches.
             "fetch.queue.backoff.ms": 10,
+            # Prefetch a few batches, not librdkafka's default 64 MiB: memory per worker stays bounded.
+            "queued.max.messages.kbytes": _PREFETCH_KIB,
+            "fetch.max.bytes": _PREFETCH_KIB * 1024 // 2,
             "fetch.wait.max.ms": s.kafka_fetch_wait_max_ms,
             "partition.assignment.strategy": "range",
         }
@@ -212,14 +220,22 @@ class IngestWorker:
             self._refresh_products(force=True)
         self._future_cutoff = datetime.now(UTC) + timedelta(seconds=self.settings.ingest_max_future_skew_s)
         valid = [m for m in messages if m.error() is None]
-        batch = build_batch(valid, self._decode, self._violation, self.positions.__contains__)
+        batch = self._decode_batch(valid)
         unknown_product = any(
             d.error_kind == "contract" and "unknown product_id" in d.reason for d in batch.dead_letters
         )
         # A product may have been added since we loaded the catalog: re-check before quarantining.
         if unknown_product and self._refresh_products(force=False):
-            batch = build_batch(valid, self._decode, self._violation, self.positions.__contains__)
+            batch = self._decode_batch(valid)
         return batch
+
+    def _decode_batch(self, messages: list[Message]) -> Batch:
+        owned = self.positions.__contains__
+        if self.stream is catalog.Stream.CLICKSTREAM:
+            return build_click_batch(
+                messages, self._decode, self._violation, owned, self._known_products, self._future_cutoff
+            )
+        return build_batch(messages, self._decode, self._violation, owned)
 
     def moves_for(self, batch: Batch) -> dict[int, tuple[int | None, int]]:
         """partition → (position expected in the database, position after this batch)."""
@@ -335,8 +351,12 @@ class IngestWorker:
         if events:
             latency = metrics.EVENT_TO_ROW_SECONDS.labels(**labels)
             step = max(1, len(events) // _LATENCY_SAMPLES_PER_BATCH)
-            for event in events[::step]:
-                latency.observe(max(0.0, committed_at - event.timestamp.timestamp()))
+            if isinstance(events, ClickRows):
+                sampled = events.epoch_seconds(step)
+            else:
+                sampled = [event.timestamp.timestamp() for event in events[::step]]
+            for event_time in sampled:
+                latency.observe(max(0.0, committed_at - event_time))
         self._stats.events += batch.size
         self._stats.dead_letters += len(batch.dead_letters)
         self._stats.batches += 1
@@ -447,7 +467,25 @@ class IngestWorker:
             conn.close()
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used by the ingest worker", name=name)
+
+
+def _without_pandas() -> None:
+    """pyarrow imports pandas, when installed, the first time it builds an array (to recognise pandas
+    input): ~60 MiB of a worker's memory and ~1 s of its start for a library the worker never uses. A
+    failing import is what pyarrow takes as "no pandas"."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+
+
 def run_worker(stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
+    _without_pandas()
+    # Arrow's default allocator (jemalloc) keeps freed batch memory for reuse; the C library's returns it,
+    # so a worker's resident memory follows the batches in hand rather than the largest ever seen.
+    pa.set_memory_pool(pa.system_memory_pool())
     worker = IngestWorker(stream, settings, worker_id=worker_id)
     worker.install_signal_handlers()
     worker.run()

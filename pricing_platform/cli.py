@@ -294,13 +294,14 @@ def status(
 @app.command()
 def quality(
     verbose: Annotated[
-        bool, typer.Option("--verbose", help="show each query, its parameters and counts")
+        bool, typer.Option("--verbose", help="show each check's Expectation, its arguments and counts")
     ] = False,
+    docs: Annotated[bool, typer.Option(help="write the GX Data Docs report to QUALITY_DOCS_DIR")] = True,
 ) -> None:
-    """Run every data-quality check against DATABASE_URL; exit 1 if any fails."""
+    """Run every data-quality check (great-expectations) against DATABASE_URL; exit 1 if any fails."""
     from pricing_platform.quality.cli import quality_command
 
-    raise typer.Exit(quality_command(verbose, get_settings()))
+    raise typer.Exit(quality_command(verbose, get_settings(), docs=docs))
 
 
 def _dbt() -> DbtResource:

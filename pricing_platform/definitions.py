@@ -19,6 +19,7 @@ from pricing_platform.core.settings import get_settings
 from pricing_platform.resources import build_resources
 from pricing_platform.resources.dbt import DbtResource
 from pricing_platform.sensors.alerts import competitor_undercut_sensor, quality_sensor, stock_out_sensor
+from pricing_platform.sensors.quality import recommendation_checks_sensor
 from pricing_platform.sensors.raw_tables import observe_raw_tables
 
 settings = get_settings()
@@ -35,6 +36,12 @@ defs = dg.Definitions(
         analytics_schedule,
         demand_schedule,
     ],
-    sensors=[observe_raw_tables, stock_out_sensor, competitor_undercut_sensor, quality_sensor],
+    sensors=[
+        observe_raw_tables,
+        stock_out_sensor,
+        competitor_undercut_sensor,
+        quality_sensor,
+        recommendation_checks_sensor,
+    ],
     resources={**build_resources(settings), "dbt": DbtResource.from_settings(settings)},
 )

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from pricing_platform.core.catalog import ALL_TOPICS
 from pricing_platform.core.settings import Settings
-from pricing_platform.db import migrate, seed
-from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.topics import ensure_topics
-from tests.support.servers import BrokerProcess, PostgresProcess, free_port, server_root
+from tests.support.servers import BrokerProcess, PostgresProcess, free_port, migrated_postgres
 
 TEMPLATE_DB = "pricing_template"
 _test_ids = itertools.count(1)
@@ -31,18 +27,8 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres(artifacts_dir: Path) -> Iterator[PostgresProcess]:
-    # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres` under root.
-    root = server_root("pricing-test-pg-")
-    process = PostgresProcess(LocalPostgres(root, free_port()), artifacts_dir / "postgres.log")
-    process.start()
-    process.server.ensure_role_and_database("pricing", TEMPLATE_DB)
-    conninfo = process.conninfo(TEMPLATE_DB)
-    migrate.upgrade(conninfo)
-    with psycopg.connect(conninfo) as conn:
-        seed.seed_catalog(conn)
-    yield process
-    process.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with migrated_postgres("pricing-test-pg-", artifacts_dir / "postgres.log", TEMPLATE_DB) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +57,7 @@ def settings(database: str, broker: BrokerProcess, tmp_path: Path) -> Settings:
         ingest_stats_interval_s=1.0,
         ingest_batch_size=5000,
         local_state_dir=tmp_path / "local",
+        quality_docs_dir=tmp_path / "quality-docs",
     )
 
 

@@ -82,9 +82,12 @@ def _sample_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+# Without its checks: they run in the code server (recommendation_checks_sensor), so this every-minute
+# run never imports great-expectations.
 pricing_job = asset_job(
     "pricing_engine_job",
-    [tables.PRICING_RECOMMENDATIONS],
-    "Materialises pricing_recommendations (scheduled every minute).",
+    dg.AssetSelection.assets(tables.PRICING_RECOMMENDATIONS).without_checks(),
+    "Materialises pricing_recommendations (scheduled every minute); recommendation_checks_sensor checks "
+    "each cycle.",
 )
 pricing_schedule = schedule("pricing_engine_every_minute", pricing_job, "* * * * *")

@@ -2,7 +2,8 @@
 its assets (or checks, or ops) together with the job that runs them and the schedule that starts it,
 using these two helpers: a job is one step per run on the in-process executor (no per-step subprocess, so
 launch overhead stays small against the minute), and a schedule runs in UTC, on by default, optionally
-skipping a tick while an earlier run is still going or while a gate says no."""
+skipping a tick while an earlier run is still going, optionally with a run configuration chosen per
+tick."""
 
 from collections.abc import Callable
 
@@ -15,9 +16,6 @@ IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-
-# Returns why a tick must not start a run, or None to start it.
-Gate = Callable[[dg.ScheduleEvaluationContext], str | None]
 
 
 def runs_in_flight(context: dg.ScheduleEvaluationContext, job_name: str) -> int:
@@ -39,7 +37,7 @@ def schedule(
     *,
     description: str | None = None,
     skip_while_running: bool = False,
-    gate: Gate | None = None,
+    run_config: Callable[[dg.ScheduleEvaluationContext], dict] | None = None,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=name,
@@ -54,7 +52,6 @@ def schedule(
             running = runs_in_flight(context, job.name)
             if running:
                 return dg.SkipReason(f"{running} {job.name} run(s) still in flight")
-        reason = gate(context) if gate else None
-        return dg.SkipReason(reason) if reason else dg.RunRequest()
+        return dg.RunRequest(run_config=run_config(context) if run_config else {})
 
     return _schedule

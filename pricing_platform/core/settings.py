@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     quality_max_price_difference_pct: float = Field(80.0, gt=0, description="largest plausible price gap %")
     quality_dead_letter_max_per_hour: int = Field(100, ge=0, description="dead letters per stream per hour")
     quality_query_timeout_s: int = Field(60, ge=1, description="statement timeout of each check's query")
+    quality_docs_dir: Path = Field(
+        PROJECT_ROOT / ".local" / "quality-docs", description="where the GX Data Docs report is written"
+    )
+    quality_docs_runs_kept: int = Field(48, ge=1, description="validations of each suite the report keeps")
 
     # --- Parquet lake ---------------------------------------------------------------------------------
     lake_backend: Literal["local", "s3"] = Field("local", description="local directory or an S3 bucket")
@@ -167,6 +171,9 @@ class Settings(BaseSettings):
     # --- dbt ----------------------------------------------------------------------------------------
     dbt_staging_schema: str = Field("staging", description="schema the dbt staging views are built in")
     dbt_marts_schema: str = Field("marts", description="schema the dbt mart tables are built in")
+    dbt_incremental_lookback_s: int = Field(
+        900, ge=0, description="incremental marts re-read rows landed this long before their newest row"
+    )
 
     # --- analytics (Dagster `analytics` group, notebooks) -------------------------------------------
     analytics_funnel_window_h: int = Field(24, ge=1, description="sessions the funnel analyses (hours)")

@@ -17,6 +17,8 @@ COMPETITOR_PRICES: Final = "competitor_prices"
 COMPETITOR_PRICES_LATEST: Final = "competitor_prices_latest"
 PRICING_RECOMMENDATIONS: Final = "pricing_recommendations"
 PRICING_RECOMMENDATIONS_LATEST: Final = "pricing_recommendations_latest"
+PRICING_CYCLE_CHECKS: Final = "pricing_cycle_checks"
+PRICING_RECOMMENDATIONS_CHECKED: Final = "pricing_recommendations_checked"
 INGEST_OFFSETS: Final = "ingest_offsets"
 DEAD_LETTERS: Final = "dead_letters"
 ALERTS: Final = "alerts"
@@ -48,6 +50,8 @@ ALL: Final = (
     COMPETITOR_PRICES_LATEST,
     PRICING_RECOMMENDATIONS,
     PRICING_RECOMMENDATIONS_LATEST,
+    PRICING_CYCLE_CHECKS,
+    PRICING_RECOMMENDATIONS_CHECKED,
     INGEST_OFFSETS,
     DEAD_LETTERS,
     ALERTS,

@@ -4,7 +4,7 @@ Layout: `<root>/<stream>/date=YYYY-MM-DD/part-00000.parquet, part-00001.parquet,
 and pyarrow read `date` as a column). A partition is always rewritten whole, never appended to: the same
 export of the same rows yields the same object names, and nothing of the previous version remains.
 
-Each replacement is written first under `<root>/_staging/<stream>/date=…/<token>/`, which no reader's glob
+Each replacement is written first under `<root>/_staging/<stream>/YYYY-MM-DD/<token>/`, which no reader's glob
 (`<root>/<stream>/*/*.parquet`) matches, and only then swapped in:
 
 * local: the staging directory and the partition directory are exchanged with one `renameat2(…,
@@ -20,7 +20,13 @@ Each replacement is written first under `<root>/_staging/<stream>/date=…/<toke
   the next run of that partition.
 
 Concurrent replacements of the *same* partition are not supported (the Dagster job runs one per
-partition)."""
+partition).
+
+S3 is reached through dagster-aws's `S3Resource`, the one source of endpoint, credentials and region
+(`s3_resource` builds it from the settings; in Dagster it is nested in `LakeResource`): its boto3 client
+lists, copies and deletes keys, and Parquet is written with a pyarrow filesystem given the same endpoint,
+region and credentials. The endpoint is a setting, so the same code serves AWS, MinIO and the local
+stack's endpoint."""
 
 from __future__ import annotations
 
@@ -33,13 +39,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pricing_platform.core.settings import Settings
+
+if TYPE_CHECKING:
+    from dagster_aws.s3 import S3Resource
 
 STAGING_DIR = "_staging"
 DEFAULT_FILE_ROWS = 1_000_000
@@ -48,11 +57,30 @@ COMPRESSION = "zstd"
 
 @dataclass(frozen=True)
 class S3Options:
+    """Where the lake's bucket is and how to sign requests to it, as taken from the S3Resource: what the
+    Parquet writer (pyarrow) and the lake's readers (DuckDB) need besides the resource's client."""
+
     bucket: str
     endpoint_url: str | None = None
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: str | None = field(default=None, repr=False)
+
+
+def s3_resource(settings: Settings, value: Any = None) -> S3Resource:
+    """The lake's `S3Resource` from the S3_* / AWS_* settings. `value(variable, setting)` may turn a
+    setting into a reference (Dagster's `EnvVar`); by default the values are passed as they are."""
+    from dagster_aws.s3 import S3Resource
+
+    def given(variable: str, setting: str | None) -> Any:
+        return value(variable, setting) if value is not None else setting
+
+    return S3Resource(
+        endpoint_url=given("S3_ENDPOINT_URL", settings.s3_endpoint_url),
+        region_name=given("S3_REGION", settings.s3_region),
+        aws_access_key_id=given("AWS_ACCESS_KEY_ID", settings.aws_access_key_id),
+        aws_secret_access_key=given("AWS_SECRET_ACCESS_KEY", settings.aws_secret_access_key),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,12 +103,19 @@ def part_name(index: int) -> str:
 class LakeStorage:
     """The lake's root on a pyarrow filesystem. Build it with `from_settings`, `local` or `s3`."""
 
-    def __init__(self, backend: Literal["local", "s3"], fs: pafs.FileSystem, root: str, s3: S3Options | None):
+    def __init__(
+        self,
+        backend: Literal["local", "s3"],
+        fs: pafs.FileSystem,
+        root: str,
+        s3: S3Options | None,
+        client: Any = None,
+    ):
         self.backend = backend
         self.fs = fs
         self.root = root.rstrip("/")  # path inside `fs`: an absolute directory, or bucket[/prefix]
         self.s3_options = s3
-        self._client: Any = None
+        self._client = client  # the S3Resource's boto3 client: key operations
 
     # ── construction ────────────────────────────────────────────────────────────────────────────────────
 
@@ -91,30 +126,30 @@ class LakeStorage:
         return cls("local", pafs.LocalFileSystem(), str(root), None)
 
     @classmethod
-    def s3(cls, options: S3Options, prefix: str = "") -> LakeStorage:
+    def s3(cls, resource: S3Resource, bucket: str, prefix: str = "") -> LakeStorage:
+        """The lake in `bucket` under `prefix`, reached through `resource` (its config resolved: inside
+        Dagster, the resource handed to the asset)."""
+        options = S3Options(
+            bucket=bucket,
+            endpoint_url=resource.endpoint_url,
+            region=resource.region_name or "us-east-1",
+            access_key_id=resource.aws_access_key_id,
+            secret_access_key=resource.aws_secret_access_key,
+        )
         kwargs: dict[str, Any] = {"region": options.region}
         if options.endpoint_url:
             scheme, _, host = options.endpoint_url.partition("://")
             kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme or "https")
         if options.access_key_id:
             kwargs.update(access_key=options.access_key_id, secret_key=options.secret_access_key)
-        root = "/".join(p for p in (options.bucket, prefix.strip("/")) if p)
-        return cls("s3", pafs.S3FileSystem(**kwargs), root, options)
+        root = "/".join(p for p in (bucket, prefix.strip("/")) if p)
+        return cls("s3", pafs.S3FileSystem(**kwargs), root, options, resource.get_client())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStorage:
         if settings.lake_backend == "local":
             return cls.local(settings.lake_local_dir)
-        return cls.s3(
-            S3Options(
-                bucket=settings.lake_bucket,
-                endpoint_url=settings.s3_endpoint_url,
-                region=settings.s3_region,
-                access_key_id=settings.aws_access_key_id,
-                secret_access_key=settings.aws_secret_access_key,
-            ),
-            settings.lake_prefix,
-        )
+        return cls.s3(s3_resource(settings), settings.lake_bucket, settings.lake_prefix)
 
     # ── addresses ───────────────────────────────────────────────────────────────────────────────────────
 
@@ -138,7 +173,9 @@ class LakeStorage:
         return f"{self.uri}/{stream}/*/*.parquet"
 
     def _staging_path(self, stream: str, day: date) -> str:
-        return f"{self.root}/{STAGING_DIR}/{stream}/date={day.isoformat()}"
+        # No `=` (nor anything else URL-encoding would change) in staging keys: they are CopyObject sources,
+        # sent percent-encoded, and some S3-compatible endpoints (npm s3rver) do not decode them.
+        return f"{self.root}/{STAGING_DIR}/{stream}/{day.isoformat()}"
 
     # ── reading the layout ──────────────────────────────────────────────────────────────────────────────
 
@@ -261,21 +298,11 @@ class LakeStorage:
             _, _, prefix = path.partition("/")
             self._delete_keys(self._list_keys(prefix.rstrip("/") + "/"))
 
-    # ── S3 object operations (boto3: exact keys, no directory-marker objects) ───────────────────────────────
+    # ── S3 object operations (the S3Resource's boto3 client: exact keys, no directory-marker objects) ──────
 
     def _s3_client(self) -> Any:
         if self._client is None:
-            import boto3
-
-            assert self.s3_options is not None
-            o = self.s3_options
-            self._client = boto3.client(
-                "s3",
-                endpoint_url=o.endpoint_url,
-                region_name=o.region,
-                aws_access_key_id=o.access_key_id,
-                aws_secret_access_key=o.secret_access_key,
-            )
+            raise RuntimeError("an S3 lake needs the S3Resource's client: build it with LakeStorage.s3")
         return self._client
 
     def _list_keys(self, prefix: str) -> list[str]:

@@ -431,10 +431,14 @@ PIPELINE_HEALTH = Dashboard(
 
 # ---- pricing --------------------------------------------------------------------------------------------
 
+_UNSENT = "pricing_price_feed_unsent_changes"
+_OLDEST_UNSENT = "pricing_price_feed_oldest_unsent_age_seconds"
+
 PRICING = Dashboard(
     uid="pricing-engine",
     title="Pricing platform · pricing",
-    description="The pricing engine's cycles, its recommendations and guardrails, stock-outs and quality.",
+    description="The pricing engine's cycles, its recommendations and guardrails, stock-outs, the outbound "
+    "price feed to the shop, and quality.",
     rows=(
         Row(
             "Now",
@@ -548,6 +552,77 @@ PRICING = Dashboard(
                     "Alerts in the alerts table that have not cleared (stock, competitor_undercut, "
                     "asset_check).",
                     stacked=True,
+                ),
+            ),
+        ),
+        Row(
+            "Price feed (outbox → relay → pricing.price_changes → storefront)",
+            (
+                Panel(
+                    "Unsent price changes (relay lag)",
+                    (Query(f"max({_UNSENT})", "unsent changes"),),
+                    "Applied price changes in the outbox that no relay has published yet (all lanes; every "
+                    "relay reports the same backlog). Above zero for more than a few seconds: the shop still "
+                    "shows old prices.",
+                    width=8,
+                ),
+                Panel(
+                    "Age of the oldest unsent change",
+                    (Query(f"max({_OLDEST_UNSENT})", "oldest unsent"),),
+                    "How long the oldest unpublished change has waited (0 when none). PriceFeedRelayLagging "
+                    "fires above 60 s for 2 minutes.",
+                    unit="s",
+                    width=8,
+                    thresholds=((None, "green"), (10, "orange"), (60, "red")),
+                ),
+                Panel(
+                    "Feed messages published per minute, by kind",
+                    (
+                        Query(
+                            f"sum by (kind) (rate(pricing_price_feed_published_total[{RATE}])) * 60",
+                            "{{kind}}",
+                        ),
+                    ),
+                    "Messages the broker acknowledged to the relays: change (one per applied price change) "
+                    "and snapshot (every price, every PRICE_FEED_SNAPSHOT_INTERVAL_S).",
+                    width=8,
+                    stacked=True,
+                ),
+                Panel(
+                    "Storefront price by product",
+                    (Query("max by (product_id) (pricing_storefront_price)", "{{product_id}}"),),
+                    "The price the shop's storefront applied from the feed and shows shoppers now: a step "
+                    "here is an approved change arriving at the shop.",
+                    unit="none",  # currency-free money, as in the feed
+                    width=12,
+                ),
+                Panel(
+                    "Refused or undelivered feed messages per minute",
+                    (
+                        Query(
+                            f"sum(rate(pricing_price_feed_refused_total[{RATE}])) * 60",
+                            "refused by a relay",
+                        ),
+                        Query(
+                            f"sum(rate(pricing_price_feed_delivery_failures_total[{RATE}])) * 60",
+                            "not acknowledged (republished)",
+                        ),
+                        Query(
+                            f"sum by (reason) (rate(pricing_storefront_refused_total[{RATE}])) * 60",
+                            "refused by the storefront: {{reason}}",
+                        ),
+                    ),
+                    "Outbox rows breaking the feed's contract (price_change_outbox.refused_reason), "
+                    "messages the broker did not acknowledge, and messages the storefront refused "
+                    "(StorefrontRefusingPrices).",
+                    width=6,
+                ),
+                Panel(
+                    "Lanes held per relay",
+                    (Query("pricing_price_feed_lanes_held", "{{instance}}"),),
+                    "The outbox's 16 lanes shared between the running relays; each product's changes are "
+                    "published by the relay holding its lane.",
+                    width=6,
                 ),
             ),
         ),

@@ -1,8 +1,10 @@
-"""Data-quality checks: the framework (`framework.py`), the checks one module per table (`checks/`) and the
-`pricing-platform quality` command (`cli.py`). Their Dagster asset checks, job and schedule are in
-`pricing_platform/assets/quality.py`.
+"""Data-quality checks: the framework (`framework.py`), the checks one module per table (`checks/`), the
+great-expectations runner (`engine.py`), the checked-cycle watermark (`cycles.py`) and the
+`pricing-platform quality` command (`cli.py`). Their Dagster asset checks, job, schedule and sensor are in
+`pricing_platform/assets/quality.py` and `pricing_platform/sensors/quality.py`.
 
-Importing this package does not import Dagster (the CLI stays quick).
+Importing this package imports neither Dagster nor great-expectations (the CLI and the pricing run stay
+quick); `engine.validate` imports GX when it first runs.
 """
 
 from pricing_platform.quality.checks import CHECKS, CHECKS_BY_NAME, checks_for, guarded_assets
@@ -11,8 +13,7 @@ from pricing_platform.quality.framework import (
     QualityCheck,
     Severity,
     Thresholds,
-    run_check,
-    run_checks,
+    Validation,
 )
 
 __all__ = [
@@ -22,8 +23,7 @@ __all__ = [
     "QualityCheck",
     "Severity",
     "Thresholds",
+    "Validation",
     "checks_for",
     "guarded_assets",
-    "run_check",
-    "run_checks",
 ]

@@ -32,6 +32,10 @@ from pricing_platform.transform.project import (
     connection_env,
 )
 
+# Read by libpq in every dbt connection: JIT compilation of the marts' queries took longer than running
+# them (4 s of a 5.6 s incremental model on a busy week, benchmarks/dbt_marts.py).
+SESSION_ENV = {"PGOPTIONS": "-c jit=off"}
+
 
 @contextmanager
 def _environ(values: Mapping[str, str]) -> Iterator[None]:
@@ -67,6 +71,7 @@ class DbtResource(FastStartDbtCli):
     staging_schema: str = Field(description="schema of the staging views (DBT_STAGING_SCHEMA)")
     marts_schema: str = Field(description="schema of the mart tables (DBT_MARTS_SCHEMA)")
     pricing_staleness_s: int = Field(description="competitor prices older than this are stale")
+    incremental_lookback_s: int = Field(description="incremental models re-read rows landed this long before")
 
     @classmethod
     def from_settings(cls, settings: Settings, project: DbtProject | None = None) -> "DbtResource":
@@ -78,6 +83,7 @@ class DbtResource(FastStartDbtCli):
             staging_schema=settings.dbt_staging_schema,
             marts_schema=settings.dbt_marts_schema,
             pricing_staleness_s=settings.pricing_staleness_s,
+            incremental_lookback_s=settings.dbt_incremental_lookback_s,
         )
 
     def project_vars(self) -> dict[str, Any]:
@@ -89,11 +95,13 @@ class DbtResource(FastStartDbtCli):
             "reader_role": roles.DASHBOARD_READER,
             # stg_competitor_prices flags the prices the pricing engine still counts as fresh.
             "pricing_staleness_s": self.pricing_staleness_s,
+            # Incremental models re-read what landed this long before their newest row (late commits).
+            "incremental_lookback_s": self.incremental_lookback_s,
         }
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         # `cli` starts the dbt process with a copy of os.environ.
-        with _environ(connection_env(self.database_url)):
+        with _environ({**connection_env(self.database_url), **SESSION_ENV}):
             return super().cli([*args, "--vars", json.dumps(self.project_vars())], **kwargs)
 
     def run(self, args: Sequence[str], *, target_path: Path | None = None) -> DbtCommandResult:

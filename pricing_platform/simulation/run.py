@@ -215,9 +215,14 @@ class SimulatedRun:
         self._stack.callback(self.storefront.close)
         self.storefront.catch_up()
         self.producer = Producer({**producer_config(self.settings), "linger.ms": 5})
-        self._stack.callback(lambda: self.producer.flush(10))
+        self._stack.callback(self._close_producer)
         self.conn = psycopg.connect(self.settings.database_conninfo, autocommit=True)
         self._stack.callback(self.conn.close)
+
+    def _close_producer(self) -> None:
+        self.producer.flush(10)
+        # Destroyed now, before the broker stops: a live client would keep reconnecting to it.
+        del self.producer
 
     def _spawn(self, args: list[str], env: dict[str, str], name: str) -> None:
         log_file = (self.logs / f"{name}.log").open("ab")

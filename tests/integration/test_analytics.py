@@ -23,13 +23,12 @@ from pricing_platform.assets.analytics import analytics_assets, analytics_job, a
 from pricing_platform.core import tables
 from pricing_platform.core.catalog import PRODUCTS
 from pricing_platform.core.settings import Settings, default_settings
-from pricing_platform.pricing.cycle import run_cycle
-from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.resources import build_resources
 from pricing_platform.resources.dbt import DbtResource
 from tests.conftest import TEMPLATE_DB
 from tests.support.factories import click_row, insert_click_rows
 from tests.support.servers import PostgresProcess
+from tests.support.shop import run_checked_cycle
 
 pytestmark = pytest.mark.integration
 
@@ -167,8 +166,7 @@ def analytics_db(postgres: PostgresProcess, tmp_path_factory: pytest.TempPathFac
         seed_clicks(conn, hour)
         seed_stock(conn, now)
         seed_market(conn, now)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        run_cycle(conn, PricingRules.defaults())
+    run_checked_cycle(conninfo)
     target = tmp_path_factory.mktemp("dbt-target")
     built = DbtResource.from_settings(Settings(database_url=conninfo)).run(  # type: ignore[arg-type]
         ["run", "--select", "path:models/staging pricing_analysis", "--target-path", str(target)]

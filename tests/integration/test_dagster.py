@@ -168,24 +168,3 @@ def test_raw_table_sensor_reports_each_new_commit_once(settings: Settings) -> No
     with dg.build_sensor_context(resources=resources, cursor=first.cursor) as context:
         again = observe_raw_tables(context)
     assert again.asset_events == [], "nothing new committed: nothing reported"
-
-
-def test_marts_schedule_waits_while_a_blocking_recommendation_check_fails() -> None:
-    from pricing_platform.assets.dbt import dbt_marts_schedule
-
-    key = dg.AssetCheckKey(dg.AssetKey("pricing_recommendations"), "recommendations_valid_action")
-    with dg.instance_for_test() as instance:
-        with dg.build_schedule_context(instance=instance) as context:
-            assert isinstance(dbt_marts_schedule(context), dg.RunRequest)
-        instance.report_runless_asset_event(
-            dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=False)
-        )
-        with dg.build_schedule_context(instance=instance) as context:
-            skipped = dbt_marts_schedule(context)
-        assert isinstance(skipped, dg.SkipReason)
-        assert "pricing_recommendations:recommendations_valid_action" in (skipped.skip_message or "")
-        instance.report_runless_asset_event(
-            dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=True)
-        )
-        with dg.build_schedule_context(instance=instance) as context:
-            assert isinstance(dbt_marts_schedule(context), dg.RunRequest)

@@ -21,6 +21,7 @@ from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.resources import build_resources
 from pricing_platform.resources.dbt import DbtResource
 from tests.support.factories import click_row, insert_click_rows
+from tests.support.shop import run_checked_cycle
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,9 @@ MODELS = {
     "product_performance",
     "pricing_analysis",
     "hourly_demand",
+    "int_session_funnel",
+    "int_product_hours",
+    "int_product_sessions",
 }
 
 
@@ -140,10 +144,11 @@ def test_dbt_build_on_real_rows_passes_every_test_and_fills_the_marts(
         times = seed_clicks(conn, start)
         seed_movements(conn, start)
         seed_market(conn, now)
-    rules = PricingRules.defaults()
+    run_checked_cycle(db, settings)
+    latest_cycle = run_checked_cycle(db, settings).cycle_id  # the analysis must join this one
     with psycopg.connect(db, autocommit=True) as conn:
-        run_cycle(conn, rules)
-        latest_cycle = run_cycle(conn, rules).cycle_id  # the analysis must join this one
+        # Appended but not checked yet (or withheld by a failed check): the marts never read it.
+        run_cycle(conn, PricingRules.defaults())
 
     target = tmp_path / "target"
     result = DbtResource.from_settings(settings).run(["build", "--target-path", str(target)])
@@ -289,6 +294,8 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
         "stg_clickstream",
         "stg_inventory",
         "stg_inventory_state",
+        "int_product_hours",
+        "int_product_sessions",
     }
     assert deps["pricing_analysis"] == {"stg_products", "stg_competitor_prices", "pricing_recommendations"}
     # Every upstream outside dbt is an asset the platform already defines: no stray `raw/...` keys.
@@ -310,10 +317,21 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
     manifest_tests = [n for n in manifest["nodes"] if n.startswith("test.")]
     assert len(list(pricing_dbt_models.check_specs)) == len(manifest_tests)
 
-    result = dg.materialize([pricing_dbt_models], resources={"dbt": DbtResource.from_settings(settings)})
+    # The five-minute run: every model, the marts' tests only.
+    dbt = {"dbt": DbtResource.from_settings(settings)}
+    result = dg.materialize([pricing_dbt_models], resources=dbt)
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == MODELS
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations and all(e.passed for e in evaluations)
+    assert {e.asset_key.to_user_string() for e in evaluations} == {
+        "daily_funnel_metrics", "product_performance", "pricing_analysis", "hourly_demand",
+    }  # fmt: skip
+    # The daily rebuild: every model whole, every test.
+    full = {"ops": {"pricing_dbt_models": {"config": {"full_refresh": True}}}}
+    result = dg.materialize([pricing_dbt_models], resources=dbt, run_config=full)
+    assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(manifest_tests)
     assert all(e.passed for e in evaluations)
@@ -324,8 +342,12 @@ def test_dbt_assets_materialise_through_dagster_downstream_of_the_raw_assets(
     assert dbt_marts_schedule.cron_schedule == "*/5 * * * *"
     assert dbt_marts_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance)
-        assert isinstance(dbt_marts_schedule(context), dg.RunRequest)
+        for tick, full_refresh in ((datetime(2026, 11, 30, 14, 5, tzinfo=UTC), False),
+                                   (datetime(2026, 11, 30, 3, 0, tzinfo=UTC), True)):  # fmt: skip
+            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+            request = dbt_marts_schedule(context)
+            assert isinstance(request, dg.RunRequest)
+            assert request.run_config["ops"]["pricing_dbt_models"]["config"]["full_refresh"] is full_refresh
 
 
 def test_dbt_docs_generate(settings: Settings, manifest: dict, tmp_path: Path) -> None:
@@ -334,7 +356,7 @@ def test_dbt_docs_generate(settings: Settings, manifest: dict, tmp_path: Path) -
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     sources = {node["metadata"]["name"]: node for node in catalog["sources"].values()}
     assert {"products", "clickstream_events", "inventory_events", "inventory_state",
-            "competitor_prices_latest", "pricing_recommendations_latest"} <= set(sources)  # fmt: skip
+            "competitor_prices_latest", "pricing_recommendations_checked"} <= set(sources)  # fmt: skip
     assert "product_category" in sources["clickstream_events"]["columns"]
     documented = json.loads((tmp_path / "manifest.json").read_text())
     for node in documented["nodes"].values():

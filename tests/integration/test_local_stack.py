@@ -119,6 +119,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         "POSTGRES_EXPORTER_PORT": str(free_port()),
         "PROMETHEUS_SCRAPE_INTERVAL_S": "2",
         "DASHBOARD_PORT": str(free_port()),
+        "QUALITY_DOCS_DIR": str(state / "quality-docs"),
     }
     yield env
     _cli(env, "down")
@@ -196,6 +197,17 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
         "a scheduled pricing cycle",
         lambda: _dagster_diagnosis(stack_env),
     )
+
+    # The cycle's checks run in Dagster's code server (recommendation_checks_sensor), not in the pricing
+    # run: its verdict lands within a minute, and the sensor writes the Data Docs report.
+    def verdicts() -> list[tuple[timedelta, bool]]:
+        with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+            query = "SELECT checked_at - cycle_created_at, passed FROM pricing_cycle_checks"
+            return conn.execute(query).fetchall()
+
+    wait_until(lambda: bool(verdicts()), 90, "a checked pricing cycle", lambda: _dagster_diagnosis(stack_env))
+    assert all(lag < timedelta(seconds=60) and passed for lag, passed in verdicts()), verdicts()
+    assert (Path(stack_env["QUALITY_DOCS_DIR"]) / "index.html").is_file()
 
     # Prometheus scrapes every local process, and the scheduled cycle's pushed metrics reach it.
     prometheus_url = f"http://127.0.0.1:{stack_env['PROMETHEUS_PORT']}"

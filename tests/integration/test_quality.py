@@ -1,7 +1,8 @@
-"""The data-quality checks against the real per-test database: clean data written by the real ingest sinks
-and a real pricing cycle passes every check; one crafted bad row (or a dropped constraint) fails exactly
-the check that guards against it; the checks run through Dagster (blocking checks with the pricing asset,
-the raw-table check job on an ephemeral instance) and through the `quality` command."""
+"""The data-quality checks (great-expectations suites) against the real per-test database: clean data written
+by the real ingest sinks and a real pricing cycle passes every check; one crafted bad row (or a dropped
+constraint) fails exactly the check that guards against it; the checks run through Dagster (the raw-table
+check job with its Data Docs, the recommendation sensor and its checked-cycle watermark, blocking checks
+with the pricing asset) and through the `quality` command."""
 
 # No `from __future__ import annotations`: this module defines Dagster assets.
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import msgspec
@@ -25,6 +27,7 @@ from ingest_workers.sinks import ClickstreamSink, CompetitorSink, InventorySink
 from pricing_platform.assets.pricing import pricing_job, pricing_recommendations, pricing_schedule
 from pricing_platform.assets.quality import (
     RAW_CHECKED_ASSETS,
+    pricing_recommendation_checks,
     quality_checks,
     quality_checks_job,
     quality_checks_schedule,
@@ -37,11 +40,13 @@ from pricing_platform.core.settings import Settings
 from pricing_platform.pricing import cycle
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
-from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, Thresholds, run_checks
+from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, Thresholds
 from pricing_platform.quality.checks import checks_for
 from pricing_platform.quality.cli import quality_command
+from pricing_platform.quality.engine import validate
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.alerts import quality_sensor
+from pricing_platform.sensors.quality import recommendation_checks_sensor
 from tests.support import factories as f
 
 DEAD_LETTER_LIMIT = Settings.model_fields["quality_dead_letter_max_per_hour"].default
@@ -252,8 +257,18 @@ class Case:
     check: str
     apply: Callable[[psycopg.Connection], object]  # makes the data bad; may return the bad row's id
     mention: str | None = None  # text the sample must show (default: what `apply` returned)
-    count: int = 1  # offending rows expected
+    # What the check counts (`CheckOutcome.count`): unexpected rows, or the rows a row-count Expectation
+    # saw; None for an aggregate that counts nothing (a column's max), checked by `observed` instead.
+    count: int | None = 1
+    observed: Callable[[object], bool] | None = None  # GX's observed value must satisfy this
     also_fails: frozenset[str] = frozenset()  # checks the same bad row legitimately breaks too
+
+
+def stale_commit(observed: object) -> bool:
+    """The stale_stream cases: the newest commit is the one moved 10 minutes back."""
+    return isinstance(observed, datetime) and timedelta(minutes=9) < datetime.now(UTC) - observed < timedelta(
+        minutes=11
+    )
 
 
 def _negative_stock(conn: psycopg.Connection) -> str:
@@ -298,6 +313,13 @@ def _latest_moved_back(conn: psycopg.Connection) -> str:
     return "behind the newest observation"
 
 
+def _our_price_zero(conn: psycopg.Connection) -> str:
+    # A producer that lost our price: the observation itself, and its difference, look plausible.
+    event_id = insert_observation(conn, "P003", "TechMart", "690.00", f.minutes_ago(90))
+    execute(conn, "UPDATE competitor_prices SET our_price = 0 WHERE event_id = %s", (event_id,))
+    return event_id
+
+
 DEAD_LETTER_FLOOD = DEAD_LETTER_LIMIT + 1
 
 
@@ -328,27 +350,40 @@ CASES = [
         "inventory_events_no_future_timestamps",
         lambda c: apply_movement(c, "P024", "WH-LAGOS", "sale", -1, at=ahead()),
     ),
-    Case("inventory_stream_fresh", stale_stream(INVENTORY_TOPIC), mention="stale"),
+    Case(
+        "inventory_stream_fresh",
+        stale_stream(INVENTORY_TOPIC),
+        mention="observed value: ",
+        count=None,
+        observed=stale_commit,
+    ),
     Case(
         "inventory_dead_letters_within_limit",
         flood_dead_letters(INVENTORY_TOPIC),
-        mention="crafted poison",
+        mention="observed value: 101",
         count=DEAD_LETTER_FLOOD,
     ),
     Case(
         "clickstream_not_empty",
         lambda c: execute(c, "DELETE FROM clickstream_events"),
-        mention="clickstream_events has no rows",
+        mention="observed value: 0",
+        count=0,
     ),
     Case("clickstream_valid_event_types", lambda c: insert_click(c, event_type="hover")),
     Case("clickstream_products_exist", lambda c: insert_click(c, product_id="P999"), mention="P999"),
     Case("clickstream_valid_device_types", lambda c: insert_click(c, device="smart_tv"), mention="smart_tv"),
     Case("clickstream_no_future_timestamps", lambda c: insert_click(c, at=ahead())),
-    Case("clickstream_stream_fresh", stale_stream(CLICK_TOPIC), mention="stale"),
+    Case(
+        "clickstream_stream_fresh",
+        stale_stream(CLICK_TOPIC),
+        mention="observed value: ",
+        count=None,
+        observed=stale_commit,
+    ),
     Case(
         "clickstream_dead_letters_within_limit",
         flood_dead_letters(CLICK_TOPIC, already=SEED_CLICK_DEAD_LETTERS),
-        mention="crafted poison",
+        mention="observed value: 101",
         count=DEAD_LETTER_FLOOD,
     ),
     Case(
@@ -356,6 +391,7 @@ CASES = [
         lambda c: insert_observation(c, "P001", "TechMart", "0.00", f.minutes_ago(90)),
         also_fails=frozenset({"competitor_price_difference_within_bound"}),  # a zero price is 100 % below
     ),
+    Case("competitor_our_price_positive", _our_price_zero),
     Case(
         "competitor_price_difference_within_bound",
         lambda c: insert_observation(c, "P001", "GadgetZone", "99.99", f.minutes_ago(90)),
@@ -370,14 +406,21 @@ CASES = [
         "competitor_prices_no_future_timestamps",
         lambda c: insert_observation(c, "P002", "GadgetZone", "1300.00", ahead(), also_latest=True),
     ),
-    Case("competitor_stream_fresh", stale_stream(COMPETITOR_TOPIC), mention="stale"),
+    Case(
+        "competitor_stream_fresh",
+        stale_stream(COMPETITOR_TOPIC),
+        mention="observed value: ",
+        count=None,
+        observed=stale_commit,
+    ),
     Case(
         "competitor_dead_letters_within_limit",
         flood_dead_letters(COMPETITOR_TOPIC),
-        mention="crafted poison",
+        mention="observed value: 101",
         count=DEAD_LETTER_FLOOD,
     ),
-    Case("competitor_latest_unique", _duplicate_latest, mention="ElectroHub"),
+    # Both rows of the duplicated pair break the compound uniqueness.
+    Case("competitor_latest_unique", _duplicate_latest, mention="ElectroHub", count=2),
     Case("competitor_latest_matches_newest_observation", _latest_moved_back, mention="behind the newest"),
     Case(
         "recommendations_valid_action",
@@ -400,15 +443,18 @@ EXTRA_CASES = [
         Case(
             "inventory_stream_fresh",
             lambda c: execute(c, "DELETE FROM ingest_offsets WHERE topic = %s", (INVENTORY_TOPIC,)),
-            mention="never committed",
+            mention="no rows to measure",
+            count=None,
+            observed=lambda observed: observed is None,
         ),
         id="inventory_stream_fresh-never_committed",
     ),
 ]
 
 
-def outcomes_by_name(outcomes: list[CheckOutcome]) -> dict[str, CheckOutcome]:
-    return {o.name: o for o in outcomes}
+def outcomes_by_name(settings: Settings) -> dict[str, CheckOutcome]:
+    """Every check, validated by great-expectations against the test's database."""
+    return validate(settings.database_conninfo, Thresholds.from_settings(settings)).by_name()
 
 
 def test_every_check_has_a_failure_case() -> None:
@@ -417,16 +463,18 @@ def test_every_check_has_a_failure_case() -> None:
 
 def test_clean_data_passes_every_check(settings: Settings) -> None:
     seed_clean(settings)
-    with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
-        outcomes = outcomes_by_name(run_checks(conn, Thresholds.from_settings(settings), CHECKS))
+    outcomes = outcomes_by_name(settings)
     assert list(outcomes) == [c.name for c in CHECKS]
     for name in CHECKS_BY_NAME:
         outcome = outcomes[name]
         assert outcome.error is None, f"{name}: {outcome.error}"
         assert outcome.passed, f"{name}: {outcome.summary}\n{outcome.sample_markdown()}"
     # Tolerated volume is still reported.
-    assert outcomes["clickstream_dead_letters_within_limit"].offending_count == SEED_CLICK_DEAD_LETTERS
-    assert outcomes["inventory_stock_not_negative"].sample_markdown() == "no offending rows"
+    assert outcomes["clickstream_dead_letters_within_limit"].count == SEED_CLICK_DEAD_LETTERS
+    assert outcomes["inventory_stock_not_negative"].sample_markdown() == "no unexpected rows"
+    # Aggregates were computed in the database: GX reports what it counted, not the rows.
+    assert outcomes["clickstream_valid_device_types"].element_count == 18  # seed_clean's clicks
+    assert outcomes["clickstream_valid_device_types"].sample == ()
 
 
 @pytest.mark.parametrize("case", [*(pytest.param(c, id=c.check) for c in CASES), *EXTRA_CASES])
@@ -434,29 +482,33 @@ def test_one_bad_row_fails_its_check_and_only_related_ones(settings: Settings, c
     seed_clean(settings)
     with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
         returned = case.apply(conn)
-        mention = case.mention or str(returned)
-        outcomes = outcomes_by_name(run_checks(conn, Thresholds.from_settings(settings), CHECKS))
+    mention = case.mention or str(returned)
+    outcomes = outcomes_by_name(settings)
     failed = {name for name, o in outcomes.items() if not o.passed}
     assert failed == {case.check} | case.also_fails, {n: outcomes[n].summary for n in failed}
     outcome = outcomes[case.check]
     assert outcome.error is None
-    assert outcome.offending_count == case.count, outcome.summary
+    assert outcome.count == case.count, outcome.summary
     assert mention in outcome.sample_markdown(), outcome.sample_markdown()
-    assert 1 <= len(outcome.sample) <= 10
+    if case.observed is not None:
+        assert case.observed(outcome.observed_value), outcome.observed_value
+    if outcome.unexpected_count is not None:
+        assert 1 <= len(outcome.sample) <= 10
 
 
-def test_a_query_that_cannot_run_fails_its_check_and_the_others_still_run(settings: Settings) -> None:
+def test_a_check_that_cannot_run_fails_and_the_others_still_run(settings: Settings) -> None:
     seed_clean(settings)
     with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
         conn.execute("ALTER TABLE inventory_state RENAME COLUMN current_stock TO stock")  # schema drift
-        outcomes = outcomes_by_name(run_checks(conn, Thresholds.from_settings(settings), CHECKS))
+    outcomes = outcomes_by_name(settings)
     broken = {n for n, o in outcomes.items() if o.error is not None}
     assert broken == {
         "inventory_stock_not_negative",
         "inventory_stock_within_max",
         "inventory_stock_equals_applied_movements",
     }
-    assert "UndefinedColumn" in outcomes["inventory_stock_not_negative"].summary
+    assert "current_stock" in outcomes["inventory_stock_not_negative"].summary
+    assert "UndefinedColumn" in outcomes["inventory_stock_equals_applied_movements"].summary
     assert all(outcomes[n].passed for n in set(outcomes) - broken)
 
 
@@ -476,16 +528,40 @@ def pricing_report() -> None:
     """Stands for anything computed from the recommendations (a dbt mart, an export)."""
 
 
+def checked_cycles(settings: Settings) -> dict[str, tuple[bool, list[str]]]:
+    with psycopg.connect(settings.database_conninfo) as conn:
+        rows = conn.execute("SELECT cycle_id, passed, failed_checks FROM pricing_cycle_checks").fetchall()
+    return {str(cycle_id): (passed, failed) for cycle_id, passed, failed in rows}
+
+
+def marts_read_cycle(settings: Settings) -> set[str]:
+    """The cycles the marts read recommendations from (the view dbt's pricing_analysis selects)."""
+    with psycopg.connect(settings.database_conninfo) as conn:
+        rows = conn.execute("SELECT DISTINCT cycle_id FROM pricing_recommendations_checked").fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def overconfident_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine regression: confidences above 1."""
+    decide = cycle.decide
+
+    def overconfident(*args: object, **kwargs: object) -> dict[str, np.ndarray]:
+        decided = decide(*args, **kwargs)  # type: ignore[arg-type]
+        decided["confidence"] = np.full(len(decided["confidence"]), 1.5)
+        return decided
+
+    monkeypatch.setattr(cycle, "decide", overconfident)
+
+
 def test_blocking_pricing_checks_gate_downstream_assets(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Materialised together (from the UI), the asset's ERROR checks block what is built from it in the
+    same run, and record the cycle's verdict for the marts."""
     seed_clean(settings)
     # The resources carry this test's settings (its consumer-group prefix among them).
     resources = build_resources(settings)
-    pricing_checks = [d for d in quality_checks if tables.PRICING_RECOMMENDATIONS in
-                      {k.asset_key.to_user_string() for k in d.check_keys}]  # fmt: skip
-    assert len(pricing_checks) == 1
-    assets = [pricing_recommendations, *pricing_checks, pricing_report]
+    assets = [pricing_recommendations, pricing_recommendation_checks, pricing_report]
 
     with dg.DagsterInstance.ephemeral() as instance:
         good = dg.materialize(assets, resources=resources, instance=instance)
@@ -495,28 +571,113 @@ def test_blocking_pricing_checks_gate_downstream_assets(
         assert all(e.passed for e in checks.values())
         assert materialized(good) == {"pricing_recommendations", "pricing_report"}
 
-        # An engine regression: confidences above 1.
-        decide = cycle.decide
-
-        def overconfident(*args: object, **kwargs: object) -> dict[str, np.ndarray]:
-            decided = decide(*args, **kwargs)  # type: ignore[arg-type]
-            decided["confidence"] = np.full(len(decided["confidence"]), 1.5)
-            return decided
-
-        monkeypatch.setattr(cycle, "decide", overconfident)
+        overconfident_engine(monkeypatch)
         bad = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
         assert not bad.success, "a failed blocking check fails its step"
         checks = evaluations(bad)
         failed = checks["recommendations_confidence_in_range"]
         assert not failed.passed and failed.blocking and failed.severity == dg.AssetCheckSeverity.ERROR
-        assert failed.metadata["offending_count"].value == 4
+        assert failed.metadata["unexpected_count"].value == 4
+        assert failed.metadata["element_count"].value == 4  # the products seed_clean gives competitor data
         assert "1.500" in str(failed.metadata["sample"].value)
-        assert "confidence BETWEEN 0 AND 1" in str(failed.metadata["sql"].value)
+        assert failed.metadata["expectation"].value == "ExpectColumnValuesToBeBetween"
+        assert failed.metadata["expectation_kwargs"].value["max_value"] == 1
         assert checks["recommendations_valid_action"].passed
         assert materialized(bad) == {"pricing_recommendations"}, (
             "downstream of a failed blocking check: skipped"
         )
         assert "pricing_report" not in {e.step_key for e in bad.all_events}, "its step never started"
+
+    bad_cycle = str(failed.metadata["cycle_id"].value)
+    verdicts = checked_cycles(settings)
+    assert verdicts[bad_cycle] == (False, ["recommendations_confidence_in_range"])
+    assert bad_cycle not in marts_read_cycle(settings), "the marts never read the failed cycle"
+    assert len(marts_read_cycle(settings)) == 1, "they keep the last good one"
+
+
+def test_the_sensor_checks_each_new_cycle_once_and_its_evaluations_attach_to_the_asset(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recommendation checks run in the code server, not in the pricing run: the sensor finds the
+    cycles after the watermark, validates them, records their verdicts and reports asset check
+    evaluations. The pricing asset lives in another code location here (its own Definitions, as the lean
+    pricing location would have it): the evaluations still attach to its checks."""
+    seed_clean(settings)  # one cycle, never checked
+    resources = build_resources(settings)
+    pricing_location = dg.Definitions(
+        assets=[pricing_recommendations],
+        asset_checks=[pricing_recommendation_checks],
+        jobs=[pricing_job],
+        resources=resources,
+    )
+    checks_location = dg.Definitions(sensors=[recommendation_checks_sensor], resources=resources)
+    keys = {dg.AssetCheckKey(dg.AssetKey(tables.PRICING_RECOMMENDATIONS), c.name) for c in
+            checks_for(tables.PRICING_RECOMMENDATIONS)}  # fmt: skip
+
+    def evaluate(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+        with dg.build_sensor_context(
+            instance=instance, repository_def=checks_location.get_repository_def(), resources=resources
+        ) as context:
+            result = recommendation_checks_sensor(context)
+        if isinstance(result, dg.SensorResult):
+            for event in result.asset_events:  # what the daemon does with a sensor's asset events
+                instance.report_runless_asset_event(event)
+        return result
+
+    # Inside the test's instance: building a repository reads the current instance, which earlier tests'
+    # temporary instances must not leak into.
+    with dg.instance_for_test() as instance:
+        assert keys <= set(pricing_location.resolve_asset_graph().asset_check_keys)
+        first = evaluate(instance)
+        assert isinstance(first, dg.SensorResult) and len(first.asset_events) == len(keys)
+        assert isinstance(evaluate(instance), dg.SkipReason), "a cycle is checked once"
+
+        # The every-minute pricing run: the asset alone, in a run that never imports great-expectations.
+        priced = pricing_location.resolve_job_def("pricing_engine_job").execute_in_process(instance=instance)
+        assert priced.success and evaluations(priced) == {}
+        cycle_id = priced.get_asset_materialization_events()[0].materialization.metadata["cycle_id"].value
+        second = evaluate(instance)
+        assert isinstance(second, dg.SensorResult)
+        for event in second.asset_events:
+            assert isinstance(event, dg.AssetCheckEvaluation) and event.passed
+            assert event.metadata["cycle_id"].value == cycle_id
+            assert event.target_materialization_data is not None
+            assert event.target_materialization_data.run_id == priced.run_id, "names the cycle's run"
+        for key in keys:
+            record = instance.get_latest_asset_check_evaluation_record(key)
+            assert record is not None and record.evaluation is not None, key
+            assert record.evaluation.asset_key == key.asset_key and record.evaluation.passed
+        assert checked_cycles(settings)[str(cycle_id)] == (True, [])
+        assert marts_read_cycle(settings) == {str(cycle_id)}, "every product's newest checked recommendation"
+
+        # A bad cycle: reported failed (and alerted), withheld from the marts, which keep the good one.
+        overconfident_engine(monkeypatch)
+        bad = pricing_location.resolve_job_def("pricing_engine_job").execute_in_process(instance=instance)
+        bad_cycle = bad.get_asset_materialization_events()[0].materialization.metadata["cycle_id"].value
+        third = evaluate(instance)
+        assert isinstance(third, dg.SensorResult)
+        failed = {e.check_name for e in third.asset_events if not e.passed}  # type: ignore[union-attr]
+        assert failed == {"recommendations_confidence_in_range"}
+        assert checked_cycles(settings)[str(bad_cycle)] == (False, ["recommendations_confidence_in_range"])
+        assert str(bad_cycle) not in marts_read_cycle(settings)
+        assert str(cycle_id) in marts_read_cycle(settings)
+        record = instance.get_latest_asset_check_evaluation_record(
+            dg.AssetCheckKey(
+                dg.AssetKey(tables.PRICING_RECOMMENDATIONS), "recommendations_confidence_in_range"
+            )
+        )
+        assert record is not None and record.evaluation is not None and not record.evaluation.passed
+        with dg.build_sensor_context(instance=instance, repository_def=pricing_location.get_repository_def(),
+                                     resources=resources) as context:  # fmt: skip
+            quality_sensor(context)
+    with psycopg.connect(settings.database_conninfo) as conn:
+        alerts = conn.execute("SELECT condition_key FROM alerts WHERE cleared_at IS NULL").fetchall()
+        left_open = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'pricing-dagster-quality'"
+        ).fetchone()
+    assert alerts == [("asset_check:pricing_recommendations:recommendations_confidence_in_range",)]
+    assert left_open == (0,), "each evaluation closes its connections (the code server lives on)"
 
 
 def registered_definitions(settings: Settings) -> dg.Definitions:
@@ -537,15 +698,20 @@ def test_scheduled_jobs_run_the_checks_in_process_and_failures_raise_alerts(sett
     raw_names = {c.name for a in RAW_CHECKED_ASSETS for c in checks_for(a)}
 
     with dg.DagsterInstance.ephemeral() as instance:
-        # The pricing job (selection: the asset) runs the asset's checks too.
+        # The pricing job materialises the asset without its checks (the sensor evaluates those).
         priced = defs.resolve_job_def("pricing_engine_job").execute_in_process(instance=instance)
-        assert set(evaluations(priced)) == {c.name for c in checks_for(tables.PRICING_RECOMMENDATIONS)}
+        assert priced.success and evaluations(priced) == {}
 
         job = defs.resolve_job_def("quality_checks_job")
         clean = job.execute_in_process(instance=instance)
         assert clean.success and set(evaluations(clean)) == raw_names, "exactly the raw tables' checks"
         assert all(e.passed for e in evaluations(clean).values())
         assert clean.get_asset_materialization_events() == []
+        docs = evaluations(clean)["clickstream_valid_event_types"].metadata["data_docs"].value
+        page = Path(docs.removeprefix("file://"))
+        assert page.is_file() and page.is_relative_to(settings.quality_docs_dir), docs
+        assert "clickstream_events" in page.read_text()
+        assert (settings.quality_docs_dir / "index.html").is_file()
 
         with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
             stale_stream(CLICK_TOPIC)(conn)
@@ -554,8 +720,9 @@ def test_scheduled_jobs_run_the_checks_in_process_and_failures_raise_alerts(sett
         failed = {n for n, e in evaluations(stale).items() if not e.passed}
         assert failed == {"clickstream_stream_fresh"}
         evaluation = evaluations(stale)["clickstream_stream_fresh"]
-        assert evaluation.metadata["offending_count"].value == 1
-        assert "raw.clickstream" in str(evaluation.metadata["sample"].value)
+        assert evaluation.metadata["expectation"].value == "ExpectColumnMaxToBeBetween"
+        assert "raw.clickstream" in str(evaluation.metadata["threshold"].value)
+        assert str(evaluation.metadata["observed_value"].value).startswith(str(datetime.now(UTC).year))
 
         with dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
                                      resources=build_resources(settings)) as context:  # fmt: skip
@@ -584,7 +751,8 @@ def test_quality_command_prints_the_table_and_exits_0_or_1(
     monkeypatch.setenv("COLUMNS", "220")
     seed_clean(settings)
     assert quality_command(False, settings=settings) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "Calculating Metrics" not in out + err, "no GX progress bars"
     for check in CHECKS:
         assert check.name in out
     assert f"{len(CHECKS)} of {len(CHECKS)} checks passed" in out
@@ -601,5 +769,13 @@ def test_quality_command_prints_the_table_and_exits_0_or_1(
     )
     assert re.search(r"FAIL.*\b1\b", row), row
     assert "smart_tv" in out, "failures show their sample"
-    assert "offending_count" in out and "device_type = ANY" in out, "--verbose shows each query"
+    assert "ExpectColumnValuesToBeInSet" in out and '"column": "device_type"' in out, (
+        "--verbose shows each Expectation with its arguments"
+    )
     assert f"{len(CHECKS) - 1} of {len(CHECKS)} checks passed" in out
+    report = settings.quality_docs_dir / "index.html"
+    assert f"Data Docs report: {report.resolve().as_uri()}" in out and report.is_file()
+
+    unreachable = settings.model_copy(update={"database_url": "postgresql://pricing@127.0.0.1:1/none"})
+    assert quality_command(False, settings=unreachable, docs=False) == 1
+    assert "cannot reach the database" in capsys.readouterr().out

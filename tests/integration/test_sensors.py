@@ -97,7 +97,9 @@ def resources_for(settings: Settings, webhook_url: str | None) -> dict[str, obje
 
 
 def evaluate(sensor: dg.SensorDefinition, resources: dict[str, object], **context: Any) -> str:
-    result = sensor(dg.build_sensor_context(resources=resources, **context))
+    # A context manager: the lake resource nests the S3Resource, which Dagster opens and closes.
+    with dg.build_sensor_context(resources=resources, **context) as sensor_context:
+        result = sensor(sensor_context)
     assert isinstance(result, dg.SkipReason), "alerting sensors launch no runs"
     assert result.skip_message is not None
     return result.skip_message

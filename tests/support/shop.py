@@ -9,14 +9,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
+import msgspec
 import psycopg
 
+from ingest_workers.offsets import advance
 from ingest_workers.sinks import SINKS
 from pricing_platform.assets.analytics import analytics_assets
-from pricing_platform.core.catalog import COMPETITORS, PRODUCTS_BY_ID, Stream
-from pricing_platform.core.settings import Settings
-from pricing_platform.pricing.cycle import run_cycle
+from pricing_platform.core.catalog import COMPETITORS, PRODUCTS_BY_ID, TOPICS, Stream, consumer_group
+from pricing_platform.core.settings import Settings, default_settings
+from pricing_platform.pricing.cycle import CycleSummary, run_cycle
 from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.quality.cycles import check_cycle, newest_cycle
+from pricing_platform.quality.framework import Thresholds
 from pricing_platform.resources import build_resources
 from pricing_platform.resources.dbt import DbtResource
 from pricing_platform.simulators.simulation import Simulation
@@ -34,9 +38,11 @@ def fill_shop(
     clicks: int = 6000,
     movements: int = 600,
     prices: int = 900,
+    group_prefix: str = default_settings().kafka_group_prefix,
 ) -> dict[Stream, int]:
     """Land `clicks` clickstream events (plus the sales their purchases cause), `movements` inventory
-    movements and `prices` competitor observations, spread evenly over the last `hours`."""
+    movements and `prices` competitor observations, spread evenly over the last `hours`, with the ingest
+    positions of consumer groups `group_prefix`-<stream> as the workers would store them."""
     span = timedelta(hours=hours)
     start = datetime.now(UTC) - span
     simulation = Simulation(
@@ -51,11 +57,21 @@ def fill_shop(
         for _ in range(count):
             for sim_stream, _key, event in simulation.step(stream):
                 events[sim_stream].append(event)
+    # A step can stamp several events (a session, a purchase and its sale), so the clock may run past now:
+    # shift everything back rather than land events ingest would refuse as stamped in the future.
+    ahead = max(e.timestamp for batch in events.values() for e in batch) - datetime.now(UTC)
+    if ahead > timedelta(0):
+        events = {
+            stream: [msgspec.structs.replace(e, timestamp=e.timestamp - ahead) for e in batch]
+            for stream, batch in events.items()
+        }
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
         for stream, batch in events.items():
             # Time order, as a partition would deliver them; the sinks apply stock movements in order.
             batch.sort(key=lambda e: e.timestamp)
             SINKS[stream.value]().write(cur, batch)
+            # The workers' stored position, moved in the same transaction as the rows (one partition).
+            advance(cur, consumer_group(stream, group_prefix), TOPICS[stream].name, {0: (None, len(batch))})
             # The workers count what they land per commit minute; here each event landed at its time.
             minutes = Counter(event.timestamp.replace(second=0, microsecond=0) for event in batch)
             cur.executemany(
@@ -83,13 +99,30 @@ def promote(conn: psycopg.Connection, product_ids: tuple[str, ...], discount: fl
         SINKS[Stream.COMPETITOR.value]().write(cur, events)
 
 
+def run_checked_cycle(conninfo: str, settings: Settings | None = None) -> CycleSummary:
+    """A pricing cycle, then its recommendation checks, as the sensor would run them: the marts read it
+    once it passed."""
+    settings = settings or Settings(database_url=conninfo)
+    with psycopg.connect(conninfo) as conn:
+        summary = run_cycle(conn, PricingRules.from_settings(settings))
+        cycle = newest_cycle(conn)
+    assert cycle is not None and cycle.cycle_id == summary.cycle_id
+    verdict = check_cycle(conninfo, Thresholds.from_settings(settings), cycle)
+    assert verdict.passed, verdict.failed
+    return summary
+
+
 def build_shop(postgres: PostgresProcess) -> str:
-    """A new database from the migrated template with the shop's history, one pricing cycle, the dbt
-    models and the analytics built: what the dashboard reads. (`dbt run` parses the project itself; the
-    install step has prepared it.)"""
-    conninfo = postgres.create_database(f"shop_{next(_shops)}", template=TEMPLATE_DB)
-    fill_shop(conninfo)
+    """A new database from the migrated template with the shop's history, one pricing cycle (checked, so
+    the marts read it), the dbt models and the analytics built: what the dashboard reads. (`dbt run`
+    parses the project itself; the install step has prepared it.)"""
+    return build_shop_at(postgres.create_database(f"shop_{next(_shops)}", template=TEMPLATE_DB))
+
+
+def build_shop_at(conninfo: str) -> str:
+    """`build_shop` in the migrated, seeded database at `conninfo`."""
     settings = Settings(database_url=conninfo)
+    fill_shop(conninfo, group_prefix=settings.kafka_group_prefix)
     with psycopg.connect(conninfo) as conn:
         # The engine lowers only where demand is weak: promote the three products selling least lately.
         quiet = conn.execute(
@@ -99,7 +132,7 @@ def build_shop(postgres: PostgresProcess) -> str:
             "GROUP BY p.product_id ORDER BY count(c.event_id), p.product_id LIMIT 3"
         ).fetchall()
         promote(conn, tuple(row[0] for row in quiet), discount=0.3)
-        run_cycle(conn, PricingRules.from_settings(settings))
+    run_checked_cycle(conninfo, settings)
     built = DbtResource.from_settings(settings).run(["run", "--quiet"])
     assert built.returncode == 0, built.output[-4000:]
     with dg.instance_for_test() as instance:

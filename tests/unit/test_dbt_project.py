@@ -120,6 +120,7 @@ def test_project_vars_come_from_the_settings() -> None:
         "marts_schema": "m2",
         "reader_role": "pricing_dashboard",
         "pricing_staleness_s": 60,
+        "incremental_lookback_s": 900,
     }
 
 

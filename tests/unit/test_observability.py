@@ -241,6 +241,11 @@ def test_dashboards_show_what_the_issue_asks_for() -> None:
         "pricing_inventory_out_of_stock_slots",
         "pricing_quality_check_passed",
         "pricing_engine_cycle_duration_seconds",
+        # the outbound price feed: relay lag, oldest unsent change, changes published, the shop's price
+        "pricing_price_feed_unsent_changes",
+        "pricing_price_feed_oldest_unsent_age_seconds",
+        "pricing_price_feed_published_total",
+        "pricing_storefront_price",
     ):
         assert needle in pricing, needle
 

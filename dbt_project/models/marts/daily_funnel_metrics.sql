@@ -1,50 +1,17 @@
 -- Daily funnel per category, counted in sessions.
 --
--- Attribution: a session belongs to every category it reached through a product (a product page view, a
--- product view, a cart event or a purchase), on the UTC date it started. Its product-less page views do
--- not carry a category, so they are never grouped on their own (null) category: they count in
--- `page_views` of the categories the session went on to. A session that only ever saw product-less pages
--- is kept in the 'unattributed' bucket, so the day's traffic adds up and bounce traffic stays visible.
--- A session that browsed two categories counts once in each, so sessions summed across categories can
--- exceed the day's distinct sessions; events (views, cart adds, purchases, revenue) are never counted twice.
-with events as (
-    select * from {{ ref('stg_clickstream') }}
-),
-
-sessions as (
-    select
-        session_id,
-        (min(event_time) at time zone 'UTC')::date as session_date,
-        count(*) filter (where event_type = 'page_view') as page_views
-    from events
-    group by session_id
-),
-
-session_categories as (
-    select
-        session_id,
-        category,
-        count(*) filter (where event_type = 'product_view') as product_views,
-        count(*) filter (where event_type = 'add_to_cart') as cart_adds,
-        count(*) filter (where event_type = 'purchase') as purchases,
-        sum(revenue) as revenue
-    from events
-    where category is not null
-    group by session_id, category
-),
-
-attributed as (
-    select
-        s.session_id,
-        s.session_date,
-        coalesce(sc.category, '{{ unattributed_category() }}') as category,
-        s.page_views,
-        coalesce(sc.product_views, 0) as product_views,
-        coalesce(sc.cart_adds, 0) as cart_adds,
-        coalesce(sc.purchases, 0) as purchases,
-        coalesce(sc.revenue, 0) as revenue
-    from sessions as s
-    left join session_categories as sc on s.session_id = sc.session_id
+-- Attribution (int_session_funnel): a session belongs to every category it reached through a product, on
+-- the UTC date it started; its product-less page views count in `page_views` of the categories the session
+-- went on to. A session that only ever saw product-less pages is kept in the 'unattributed' bucket, so the
+-- day's traffic adds up and bounce traffic stays visible. A session that browsed two categories counts once
+-- in each, so sessions summed across categories can exceed the day's distinct sessions; events (views, cart
+-- adds, purchases, revenue) are never counted twice.
+--
+-- Rebuilt whole each run from int_session_funnel, which is kept incrementally (one row per session and
+-- category, a fraction of the events): a late event can move a session to another day, and a day rebuilt
+-- from the session table is always exactly the sessions that start on it.
+with attributed as (
+    select * from {{ ref('int_session_funnel') }}
 ),
 
 daily as (

@@ -1,6 +1,8 @@
 -- Where each product's price stands against the competitors' latest prices, and what the pricing engine
--- recommended most recently (pricing_recommendations_latest). Competitor statistics use fresh prices only,
--- as the engine does; products without any fresh competitor price are positioned 'no_fresh_data'.
+-- recommended most recently in a cycle whose blocking quality checks passed
+-- (pricing_recommendations_checked: a cycle not checked yet, or withheld by a failed check, is never read).
+-- Competitor statistics use fresh prices only, as the engine does; products without any fresh competitor
+-- price are positioned 'no_fresh_data'.
 with products as (
     select * from {{ ref('stg_products') }}
 ),
@@ -34,7 +36,7 @@ below_us as (
 ),
 
 latest_recommendation as (
-    select * from {{ source('raw', 'pricing_recommendations_latest') }}
+    select * from {{ source('raw', 'pricing_recommendations_checked') }}
 )
 
 select

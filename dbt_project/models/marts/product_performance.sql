@@ -1,26 +1,68 @@
 -- One row per catalog product: traffic and revenue from the clickstream (all time and the last 24 h at
 -- build time), stock on hand across warehouses, units sold and sell-through.
+--
+-- Rebuilt whole each run (30 rows; the 24-hour figures move with the clock).
 with products as (
     select * from {{ ref('stg_products') }}
 ),
 
+-- The clickstream side comes from incremental intermediate tables (counters per product and hour, distinct
+-- product × session × shopper combinations), so a run reads a few thousand rows instead of every event.
+cutoff as (
+    -- the last 24 hours: whole hours from int_product_hours, the hour the window starts in from the events
+    select now() - interval '24 hours' as since,
+           date_trunc('hour', now() - interval '24 hours', 'UTC') + interval '1 hour' as whole_hours_from
+),
+
+hours as (
+    select
+        h.product_id,
+        sum(h.product_views)::bigint as product_views,
+        sum(h.cart_adds)::bigint as cart_adds,
+        sum(h.cart_removes)::bigint as cart_removes,
+        sum(h.purchases)::bigint as purchases,
+        sum(h.revenue) as revenue,
+        (sum(h.purchases) filter (where h.event_hour >= c.whole_hours_from))::bigint as purchases_whole_hours,
+        sum(h.revenue) filter (where h.event_hour >= c.whole_hours_from) as revenue_whole_hours,
+        max(h.last_event_at) as last_event_at
+    from {{ ref('int_product_hours') }} as h
+    cross join cutoff as c
+    group by h.product_id
+),
+
+window_start as (
+    select
+        e.product_id,
+        count(*) filter (where e.event_type = 'purchase') as purchases,
+        sum(e.revenue) as revenue
+    from {{ ref('stg_clickstream') }} as e
+    cross join cutoff as c
+    where e.event_time > c.since and e.event_time < c.whole_hours_from and e.product_id is not null
+    group by e.product_id
+),
+
+audience as (
+    select product_id, count(distinct session_id) as sessions, count(distinct user_id) as visitors
+    from {{ ref('int_product_sessions') }}
+    group by product_id
+),
+
 traffic as (
     select
-        product_id,
-        count(*) filter (where event_type = 'product_view') as product_views,
-        count(*) filter (where event_type = 'add_to_cart') as cart_adds,
-        count(*) filter (where event_type = 'remove_from_cart') as cart_removes,
-        count(*) filter (where event_type = 'purchase') as purchases,
-        sum(revenue) as revenue,
-        count(*) filter (where event_type = 'purchase' and event_time > now() - interval '24 hours')
-            as purchases_last_24h,
-        coalesce(sum(revenue) filter (where event_time > now() - interval '24 hours'), 0) as revenue_last_24h,
-        count(distinct session_id) as sessions,
-        count(distinct user_id) as visitors,
-        max(event_time) as last_event_at
-    from {{ ref('stg_clickstream') }}
-    where product_id is not null
-    group by product_id
+        h.product_id,
+        h.product_views,
+        h.cart_adds,
+        h.cart_removes,
+        h.purchases,
+        h.revenue,
+        coalesce(h.purchases_whole_hours, 0) + coalesce(w.purchases, 0) as purchases_last_24h,
+        coalesce(h.revenue_whole_hours, 0) + coalesce(w.revenue, 0) as revenue_last_24h,
+        a.sessions,
+        a.visitors,
+        h.last_event_at
+    from hours as h
+    left join window_start as w on h.product_id = w.product_id
+    left join audience as a on h.product_id = a.product_id
 ),
 
 stock as (

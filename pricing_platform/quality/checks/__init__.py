@@ -15,7 +15,7 @@ from pricing_platform.quality.checks import (
     inventory_state,
     pricing_recommendations,
 )
-from pricing_platform.quality.framework import QualityCheck, unique_names
+from pricing_platform.quality.framework import Dataset, QualityCheck, unique_names
 
 CHECKS: Final[tuple[QualityCheck, ...]] = unique_names(
     (
@@ -37,3 +37,8 @@ def checks_for(asset: str) -> tuple[QualityCheck, ...]:
 def guarded_assets() -> tuple[str, ...]:
     """Assets with checks, in registry order."""
     return tuple(dict.fromkeys(c.asset for c in CHECKS))
+
+
+def datasets() -> tuple[Dataset, ...]:
+    """What the checks are validated against, one GX suite each, in registry order."""
+    return tuple({c.dataset.name: c.dataset for c in CHECKS}.values())

@@ -6,8 +6,10 @@
   promotion (10–25 % off for 6–48 hours).
 - ElectroHub, the **random walker**: a mean-reverting random walk around its anchor, one step an hour.
 
-Each competitor's anchor is the reference price times its own positioning (a few percent either way) and
-a small product-specific offset. Strategies are the market's hidden truth, recorded in the truth file.
+Each competitor's anchor is the product's market reference price (where the market prices it, which is
+not our catalog price: see `market_references`) times the competitor's own positioning (a few percent
+either way) and a small product-specific offset. Strategies are the market's hidden truth, recorded in
+the truth file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ WALK_REVERSION: Final = 0.06  # share of the gap to the anchor closed per hour
 WALK_VOLATILITY: Final = 0.006  # per-hour standard deviation, relative to the reference price
 POSITIONING: Final[dict[str, float]] = {"TechMart": -0.02, "GadgetZone": 0.0, "ElectroHub": 0.01}
 PRODUCT_OFFSET_SD: Final = 0.015
+# Where the market prices a product relative to our catalog price: a retailer's list price is not the
+# market's, and the gap is what a pricing team acts on first (a few products 10 %+ off either way).
+MARKET_POSITION_SD: Final = 0.07
+MARKET_POSITION_LIMIT: Final = 0.20
+
+
+def market_references(our_prices: list[float], rng: random.Random) -> list[float]:
+    """The market's reference price per product, drawn around our catalog price."""
+    return [
+        price
+        * (1 + max(-MARKET_POSITION_LIMIT, min(MARKET_POSITION_LIMIT, rng.gauss(0.0, MARKET_POSITION_SD))))
+        for price in our_prices
+    ]
 
 
 @dataclass
@@ -54,8 +69,16 @@ class Competitor:
     """One competitor's prices for every product, as functions of simulated time."""
 
     def __init__(
-        self, name: str, references: list[float], unit_costs: list[float], seed: int, start: datetime
+        self,
+        name: str,
+        references: list[float],
+        unit_costs: list[float],
+        seed: int,
+        start: datetime,
+        our_prices: list[float] | None = None,
     ) -> None:
+        """`references`: the market's reference price per product; `our_prices`: ours at the start
+        (default: the references)."""
         self.name = name
         self.strategy = STRATEGY_OF[name]
         # One generator per mechanism: how often prices are read never changes what is drawn.
@@ -70,8 +93,8 @@ class Competitor:
         ]
         self.floors = [cost * (1 + COST_MARGIN) for cost in unit_costs]
         self._ours = [_OurPriceHistory() for _ in references]
-        for history, reference in zip(self._ours, references, strict=True):
-            history.record(start - FOLLOW_LAG * 2, reference)
+        for history, ours in zip(self._ours, our_prices or references, strict=True):
+            history.record(start - FOLLOW_LAG * 2, ours)
         # Random walk state: level relative to the anchor, advanced hour by hour.
         self._walk = [0.0 for _ in references]
         self._walk_hour = start.replace(minute=0, second=0, microsecond=0)

@@ -42,7 +42,7 @@ from pricing_platform.core.catalog import (
 )
 from pricing_platform.core.events import ClickstreamEvent, CompetitorPriceEvent, DeviceType, InventoryEvent
 from pricing_platform.simulators.market import demand
-from pricing_platform.simulators.market.competitors import Competitor
+from pricing_platform.simulators.market.competitors import Competitor, market_references
 from pricing_platform.simulators.world import (
     PRODUCT_INFOS,
     EventIds,
@@ -147,8 +147,17 @@ class Market:
 
         references = [float(p.base_price) for p in PRODUCT_INFOS]
         costs = [float(PRODUCTS_BY_ID[p.product_id].unit_cost) for p in PRODUCT_INFOS]
+        positions = random.Random(derive_seed(seed, "market:positions"))
+        self.market_references = market_references(references, positions)
         self.competitors = [
-            Competitor(name, references, costs, derive_seed(seed, f"market:competitor:{name}"), self.start)
+            Competitor(
+                name,
+                self.market_references,
+                costs,
+                derive_seed(seed, f"market:competitor:{name}"),
+                self.start,
+                our_prices=references,
+            )
             for name in COMPETITORS
         ]
         truth_rng = random.Random(derive_seed(seed, "market:truth"))

@@ -7,20 +7,20 @@
 - `products.min_price` / `max_price`: optional per-product bounds (MAP) the profit strategy keeps within;
   a minimum above the maximum is refused.
 - `pricing_recommendations.strategy`: which strategy decided (`rules` for every earlier row); the latest
-  view is recreated so it carries the column.
+  and checked views are recreated so they carry the column.
 
 No new index on the event tables: the hourly read of a window uses the event-time index, and every index
 on clickstream_events costs ingest throughput.
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "0009"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -59,7 +59,7 @@ ALTER TABLE pricing_recommendations
     ADD COLUMN strategy text NOT NULL DEFAULT 'rules'
         CONSTRAINT known_strategy CHECK (strategy IN ('rules', 'profit'));
 
--- The same lookup as 0005; r.* now ends with `strategy`.
+-- The same lookups as 0005 and 0008; r.* now ends with `strategy`.
 CREATE OR REPLACE VIEW pricing_recommendations_latest AS
 SELECT r.*
 FROM products p
@@ -70,9 +70,22 @@ CROSS JOIN LATERAL (
     ORDER BY pr.created_at DESC, pr.recommendation_id DESC
     LIMIT 1
 ) r;
+
+CREATE OR REPLACE VIEW pricing_recommendations_checked AS
+SELECT r.*
+FROM products p
+CROSS JOIN LATERAL (
+    SELECT pr.*
+    FROM pricing_recommendations pr
+    JOIN pricing_cycle_checks c ON c.cycle_id = pr.cycle_id AND c.passed
+    WHERE pr.product_id = p.product_id
+    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
+    LIMIT 1
+) r;
 """
 
 DOWNGRADE = """
+DROP VIEW pricing_recommendations_checked;
 DROP VIEW pricing_recommendations_latest;
 ALTER TABLE pricing_recommendations DROP COLUMN strategy;
 CREATE VIEW pricing_recommendations_latest AS
@@ -81,6 +94,17 @@ FROM products p
 CROSS JOIN LATERAL (
     SELECT *
     FROM pricing_recommendations pr
+    WHERE pr.product_id = p.product_id
+    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
+    LIMIT 1
+) r;
+CREATE VIEW pricing_recommendations_checked AS
+SELECT r.*
+FROM products p
+CROSS JOIN LATERAL (
+    SELECT pr.*
+    FROM pricing_recommendations pr
+    JOIN pricing_cycle_checks c ON c.cycle_id = pr.cycle_id AND c.passed
     WHERE pr.product_id = p.product_id
     ORDER BY pr.created_at DESC, pr.recommendation_id DESC
     LIMIT 1
