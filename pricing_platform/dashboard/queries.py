@@ -326,6 +326,19 @@ def elasticity_summary(conn: psycopg.Connection) -> pd.DataFrame:
 
 
 @query
+def demand_estimates(conn: psycopg.Connection) -> pd.DataFrame:
+    """The learned elasticities (categories first), with their intervals and the evidence behind them."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT scope, subject, category, elasticity, ci_low, ci_high, ci_level, source, purchases, "
+            "views, price_points, price_sd_pct, conversion, note, window_start, window_end, estimated_at "
+            "FROM {} ORDER BY scope, category, subject"
+        ).format(_t(tables.DEMAND_ESTIMATES)),
+    )
+
+
+@query
 def rfm_segments(conn: psycopg.Connection) -> pd.DataFrame:
     return _frame(
         conn,
