@@ -24,6 +24,33 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+# The same lookups as 0005 and 0008: written again so that `r.*` takes in the new column (a view's `*`
+# is expanded when it is created).
+VIEWS = """
+CREATE OR REPLACE VIEW pricing_recommendations_latest AS
+SELECT r.*
+FROM products p
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM pricing_recommendations pr
+    WHERE pr.product_id = p.product_id
+    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
+    LIMIT 1
+) r;
+
+CREATE OR REPLACE VIEW pricing_recommendations_checked AS
+SELECT r.*
+FROM products p
+CROSS JOIN LATERAL (
+    SELECT pr.*
+    FROM pricing_recommendations pr
+    JOIN pricing_cycle_checks c ON c.cycle_id = pr.cycle_id AND c.passed
+    WHERE pr.product_id = p.product_id
+    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
+    LIMIT 1
+) r;
+"""
+
 UPGRADE = """
 CREATE TABLE demand_estimates (
     scope              text NOT NULL CHECK (scope IN ('product', 'category')),
@@ -58,57 +85,13 @@ ALTER TABLE products
 ALTER TABLE pricing_recommendations
     ADD COLUMN strategy text NOT NULL DEFAULT 'rules'
         CONSTRAINT known_strategy CHECK (strategy IN ('rules', 'profit'));
-
--- The same lookups as 0005 and 0008; r.* now ends with `strategy`.
-CREATE OR REPLACE VIEW pricing_recommendations_latest AS
-SELECT r.*
-FROM products p
-CROSS JOIN LATERAL (
-    SELECT *
-    FROM pricing_recommendations pr
-    WHERE pr.product_id = p.product_id
-    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
-    LIMIT 1
-) r;
-
-CREATE OR REPLACE VIEW pricing_recommendations_checked AS
-SELECT r.*
-FROM products p
-CROSS JOIN LATERAL (
-    SELECT pr.*
-    FROM pricing_recommendations pr
-    JOIN pricing_cycle_checks c ON c.cycle_id = pr.cycle_id AND c.passed
-    WHERE pr.product_id = p.product_id
-    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
-    LIMIT 1
-) r;
 """
 
-DOWNGRADE = """
+DOWNGRADE = f"""
 DROP VIEW pricing_recommendations_checked;
 DROP VIEW pricing_recommendations_latest;
 ALTER TABLE pricing_recommendations DROP COLUMN strategy;
-CREATE VIEW pricing_recommendations_latest AS
-SELECT r.*
-FROM products p
-CROSS JOIN LATERAL (
-    SELECT *
-    FROM pricing_recommendations pr
-    WHERE pr.product_id = p.product_id
-    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
-    LIMIT 1
-) r;
-CREATE VIEW pricing_recommendations_checked AS
-SELECT r.*
-FROM products p
-CROSS JOIN LATERAL (
-    SELECT pr.*
-    FROM pricing_recommendations pr
-    JOIN pricing_cycle_checks c ON c.cycle_id = pr.cycle_id AND c.passed
-    WHERE pr.product_id = p.product_id
-    ORDER BY pr.created_at DESC, pr.recommendation_id DESC
-    LIMIT 1
-) r;
+{VIEWS}
 GRANT SELECT ON pricing_recommendations_latest TO pricing_dashboard;
 ALTER TABLE products DROP COLUMN min_price, DROP COLUMN max_price;
 DROP TABLE demand_estimates;
@@ -117,6 +100,7 @@ DROP TABLE demand_estimates;
 
 def upgrade() -> None:
     op.execute(UPGRADE)
+    op.execute(VIEWS)
 
 
 def downgrade() -> None:
