@@ -181,7 +181,9 @@ class Settings(BaseSettings):
         7, ge=1, description="purchases hourly demand and the elasticity quantity base cover (days)"
     )
     analytics_rfm_lookback_days: int = Field(90, ge=1, description="purchases RFM segments buyers on")
-    analytics_elasticity: float = Field(-1.5, lt=0, description="price elasticity of the revenue simulation")
+    analytics_elasticity: float = Field(
+        -1.5, lt=0, description="revenue simulation: elasticity of a product without a learned one"
+    )
     analytics_forecast_decay: float = Field(
         0.85, gt=0, lt=1, description="weight kept per hour by the demand forecast (smoothing = 1 - decay)"
     )

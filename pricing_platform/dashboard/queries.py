@@ -307,7 +307,8 @@ def price_position(conn: psycopg.Connection) -> pd.DataFrame:
             "competitor_avg_price::float8 AS competitor_avg_price, price_gap_pct::float8 AS price_gap_pct, "
             "gap_bucket, recommendation, recommended_price::float8 AS recommended_price, base_quantity, "
             "current_revenue::float8 AS current_revenue, simulated_revenue::float8 AS simulated_revenue, "
-            "revenue_impact::float8 AS revenue_impact, computed_at FROM {} ORDER BY product_id"
+            "revenue_impact::float8 AS revenue_impact, elasticity, elasticity_source, computed_at "
+            "FROM {} ORDER BY product_id"
         ).format(_t(tables.ANALYTICS_PRICE_POSITION)),
     )
 

@@ -1,6 +1,6 @@
 """Price elasticity: the elasticities learned from our own data (per category and product, with their
 intervals and evidence), where our prices stand, and what following the `lower` recommendations would do
-to revenue at the configured elasticity."""
+to revenue at each product's learned elasticity (the configured one where none is learned yet)."""
 
 import plotly.express as px
 import streamlit as st
@@ -61,7 +61,12 @@ if ui.has_rows(summary, "Elasticity simulation", ui.ANALYTICS_HINT) and ui.has_r
     impact = float(summary["revenue_impact"].sum())
     lowers = summary[summary["recommendation"] == "lower"]
     left, middle, right = st.columns(3)
-    left.metric("Elasticity", f"{elasticity:.2f}", help="ANALYTICS_ELASTICITY")
+    left.metric(
+        "Elasticity",
+        f"{elasticity:.2f}",
+        help="of the first group below, weighted by purchases: each product's learned estimate, "
+        "ANALYTICS_ELASTICITY where there is none (column elasticity_source)",
+    )
     middle.metric("Products to lower", int(lowers["products"].sum()) if not lowers.empty else 0)
     right.metric("Revenue impact of following them", f"{impact:+,.2f}")
     st.caption(f"computed {summary['computed_at'].max():%Y-%m-%d %H:%M %Z}")

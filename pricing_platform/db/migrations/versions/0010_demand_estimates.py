@@ -6,6 +6,8 @@
   prior. Replaced as a whole by each run (readers never see half a run); the dashboard reads it.
 - `products.min_price` / `max_price`: optional per-product bounds (MAP) the profit strategy keeps within;
   a minimum above the maximum is refused.
+- `analytics_price_position.elasticity` / `elasticity_source`: the elasticity the revenue simulation used
+  per product (the learned one, or ANALYTICS_ELASTICITY where there is none).
 - `pricing_recommendations.strategy`: which strategy decided (`rules` for every earlier row); the latest
   and checked views are recreated so they carry the column.
 
@@ -85,6 +87,10 @@ ALTER TABLE products
 ALTER TABLE pricing_recommendations
     ADD COLUMN strategy text NOT NULL DEFAULT 'rules'
         CONSTRAINT known_strategy CHECK (strategy IN ('rules', 'profit'));
+
+ALTER TABLE analytics_price_position
+    ADD COLUMN elasticity float8,
+    ADD COLUMN elasticity_source text;
 """
 
 DOWNGRADE = f"""
@@ -93,6 +99,7 @@ DROP VIEW pricing_recommendations_latest;
 ALTER TABLE pricing_recommendations DROP COLUMN strategy;
 {VIEWS}
 GRANT SELECT ON pricing_recommendations_latest TO pricing_dashboard;
+ALTER TABLE analytics_price_position DROP COLUMN elasticity, DROP COLUMN elasticity_source;
 ALTER TABLE products DROP COLUMN min_price, DROP COLUMN max_price;
 DROP TABLE demand_estimates;
 """
