@@ -140,3 +140,16 @@ def test_a_minimum_price_above_the_maximum_is_refused(database: str) -> None:
         pytest.raises(psycopg.errors.CheckViolation, match="min_price_not_above_max_price"),
     ):
         conn.execute("UPDATE products SET min_price = 900, max_price = 800 WHERE product_id = 'P001'")
+
+
+def test_a_price_change_outside_the_bounds_is_refused_with_the_bound_named(database: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE products SET min_price = 800, max_price = 950 WHERE product_id = 'P001'")
+        with pytest.raises(psycopg.Error, match=r"above its maximum price 950\.00"):
+            conn.execute("SELECT apply_price_change('P001', 989.99, 'test', 'too high')")
+        with pytest.raises(psycopg.Error, match=r"below its minimum price 800\.00"):
+            conn.execute("SELECT apply_price_change('P001', 799.99, 'test', 'too low')")
+        conn.execute("SELECT apply_price_change('P001', 949.99, 'test', 'inside')")
+        assert conn.execute("SELECT current_price FROM products WHERE product_id = 'P001'").fetchone() == (
+            Decimal("949.99"),
+        )

@@ -5,7 +5,8 @@
   interval, the evidence behind it and whether it is the product's own, borrowed from its category, or the
   prior. Replaced as a whole by each run (readers never see half a run); the dashboard reads it.
 - `products.min_price` / `max_price`: optional per-product bounds (MAP) the profit strategy keeps within;
-  a minimum above the maximum is refused.
+  a minimum above the maximum is refused, and so is any price change outside them (a trigger, so every
+  path, approvals included, is covered).
 - `analytics_price_position.elasticity` / `elasticity_source`: the elasticity the revenue simulation used
   per product (the learned one, or ANALYTICS_ELASTICITY where there is none).
 - `pricing_recommendations.strategy`: which strategy decided (`rules` for every earlier row); the latest
@@ -84,6 +85,26 @@ ALTER TABLE products
     ADD COLUMN max_price numeric(10, 2) CONSTRAINT max_price_positive CHECK (max_price > 0),
     ADD CONSTRAINT min_price_not_above_max_price CHECK (min_price <= max_price);
 
+-- Every path that changes a price (apply_price_change, hence approvals) keeps within the bounds; setting
+-- bounds the current price is outside of is allowed (the next change must come back inside).
+CREATE FUNCTION price_within_bounds() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    IF NEW.min_price IS NOT NULL AND NEW.current_price < NEW.min_price THEN
+        RAISE EXCEPTION 'the price % of % is below its minimum price %', NEW.current_price, NEW.product_id,
+            NEW.min_price USING ERRCODE = 'PA010';
+    END IF;
+    IF NEW.max_price IS NOT NULL AND NEW.current_price > NEW.max_price THEN
+        RAISE EXCEPTION 'the price % of % is above its maximum price %', NEW.current_price, NEW.product_id,
+            NEW.max_price USING ERRCODE = 'PA010';
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER price_within_bounds BEFORE UPDATE OF current_price ON products
+    FOR EACH ROW EXECUTE FUNCTION price_within_bounds();
+
 ALTER TABLE pricing_recommendations
     ADD COLUMN strategy text NOT NULL DEFAULT 'rules'
         CONSTRAINT known_strategy CHECK (strategy IN ('rules', 'profit'));
@@ -100,6 +121,8 @@ ALTER TABLE pricing_recommendations DROP COLUMN strategy;
 {VIEWS}
 GRANT SELECT ON pricing_recommendations_latest TO pricing_dashboard;
 ALTER TABLE analytics_price_position DROP COLUMN elasticity, DROP COLUMN elasticity_source;
+DROP TRIGGER price_within_bounds ON products;
+DROP FUNCTION price_within_bounds();
 ALTER TABLE products DROP COLUMN min_price, DROP COLUMN max_price;
 DROP TABLE demand_estimates;
 """
