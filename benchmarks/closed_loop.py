@@ -30,6 +30,7 @@ from typing import Annotated
 import psycopg
 import typer
 from confluent_kafka import Producer
+from pydantic import PostgresDsn
 from rich.console import Console
 from rich.table import Table
 
@@ -84,7 +85,7 @@ def relay_and_latency(changes: int, approvals: int) -> dict[str, float]:
             update={"kafka_bootstrap_servers": broker.bootstrap, "price_feed_metrics_port": 0,
                     "price_feed_poll_interval_s": 0.2}
         )  # fmt: skip
-        settings = settings.model_copy(update={"database_url": postgres.conninfo("pricing")})
+        settings = settings.model_copy(update={"database_url": PostgresDsn(postgres.conninfo("pricing"))})
         migrate.upgrade(settings.database_conninfo)
         with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
             seed.seed_catalog(conn)
