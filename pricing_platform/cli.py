@@ -67,6 +67,24 @@ def topics_create() -> None:
     console.print(table)
 
 
+@topics_app.command("broker")
+def topics_broker() -> None:
+    """Local stack only: put right what a crash left in the embedded broker's S3 storage (a truncated batch,
+    empty cluster metadata), then run the broker in this process (the process manager starts it so)."""
+    from pricing_platform.localstack import s3
+    from pricing_platform.localstack.broker import broker_argv, repair_storage
+    from pricing_platform.localstack.stack import broker_address, local_s3_url
+
+    _configure_logging()
+    settings = get_settings()
+    endpoint = local_s3_url(settings)
+    for done in repair_storage(s3.client(endpoint), settings.local_broker_bucket):
+        logging.getLogger(__name__).warning("broker storage: %s", done)
+    host, port = broker_address(settings)
+    argv = broker_argv(host, port, f"s3://{settings.local_broker_bucket}/")
+    os.execve(argv[0], argv, {**os.environ, **s3.broker_environment(endpoint)})
+
+
 @topics_app.command("retain")
 def topics_retain() -> None:
     """Local stack only: enforce LOCAL_TOPIC_RETENTION_HOURS on the embedded broker's storage until

@@ -1,5 +1,6 @@
 """Keeps storage bounded: Dagster's (a pricing run every minute is 1,440 runs a day) and the operational
-tables that grow without being facts (per-minute ingest counts, cleared alerts)."""
+tables that grow without being facts (per-minute ingest counts, cleared alerts, the price feed's published
+outbox rows and relays gone for good)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -12,10 +13,13 @@ from pricing_platform.resources.housekeeping import HousekeepingResource
 from pricing_platform.resources.postgres import PostgresResource
 
 # (table, timestamp column, extra condition): rows older than the retention by that column go.
-# Open alerts are never purged, whatever their age; dead letters are kept for replay.
+# Open alerts are never purged, whatever their age; dead letters are kept for replay. A published outbox row
+# is transport state: the change itself stays in price_changes (the audit trail); unpublished rows stay.
 _PURGED = (
     (tables.INGEST_THROUGHPUT, "minute", sql.SQL("TRUE")),
     (tables.ALERTS, "cleared_at", sql.SQL("cleared_at IS NOT NULL")),
+    (tables.PRICE_CHANGE_OUTBOX, "published_at", sql.SQL("published_at IS NOT NULL")),
+    (tables.PRICE_FEED_RELAYS, "seen_at", sql.SQL("TRUE")),
 )
 
 
@@ -38,7 +42,8 @@ def purge_old_runs(context: dg.OpExecutionContext, housekeeping: HousekeepingRes
 
 
 @dg.op(
-    description="Deletes per-minute ingest counts and cleared alerts older than OPERATIONAL_RETENTION_DAYS."
+    description="Deletes per-minute ingest counts, cleared alerts, published outbox rows and relays not seen "
+    "for OPERATIONAL_RETENTION_DAYS."
 )
 def purge_operational_rows(
     context: dg.OpExecutionContext, postgres: PostgresResource, housekeeping: HousekeepingResource

@@ -242,6 +242,9 @@ class Settings(BaseSettings):
     market_scrapes_per_hour: float = Field(
         12.0, gt=0, description="how often the price monitor observes each product at each competitor"
     )
+    simulation_step_minutes: float = Field(
+        15.0, gt=0, description="simulated-time runs: simulated minutes between two pricing cycles"
+    )
 
     # --- simulators --------------------------------------------------------------------------------
     simulator_rate: float = Field(20.0, gt=0, description="events/s per stream for the demo stack")

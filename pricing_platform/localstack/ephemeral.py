@@ -1,9 +1,11 @@
-"""Throwaway real servers, the project's own PostgreSQL and the Tansu Kafka-protocol broker, as child
-processes on free loopback ports (never the ports of a running `pricing-platform up`). The test suite and
+"""Throwaway real servers, the project's own PostgreSQL, the Tansu Kafka-protocol broker (in memory, or
+durable on an S3 endpoint) and the local stack's S3 endpoint (s3rver), as child processes on free loopback
+ports (never the ports of a running `pricing-platform up`). The test suite and
 the benchmarks start theirs with these."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,7 +17,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pricing_platform.localstack.broker import broker_argv
+from pricing_platform.localstack import s3
+from pricing_platform.localstack.broker import broker_argv, repair_storage
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 
 
@@ -87,18 +90,27 @@ class BrokerProcess:
     port: int
     log_path: Path
     process: subprocess.Popen | None = field(default=None)
+    # Durable: the topics in this bucket of a running S3 endpoint (see `S3rverProcess`).
+    s3_endpoint: str | None = None
+    s3_bucket: str = "broker"
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        storage, env = "memory://tansu/", None
+        if self.s3_endpoint:
+            repair_storage(s3.client(self.s3_endpoint), self.s3_bucket)  # as `topics broker` does
+            storage = f"s3://{self.s3_bucket}/"
+            env = {**os.environ, **s3.broker_environment(self.s3_endpoint)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                broker_argv("127.0.0.1", self.port),
+                broker_argv("127.0.0.1", self.port, storage),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
         wait_port(self.port)
 
@@ -109,4 +121,39 @@ class BrokerProcess:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self.process = None
+
+
+@dataclass
+class S3rverProcess:
+    """The local stack's S3 endpoint, keeping its objects under `directory`."""
+
+    port: int
+    directory: Path
+    log_path: Path
+    process: subprocess.Popen | None = field(default=None)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *buckets: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                s3.s3rver_argv("127.0.0.1", self.port, self.directory),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **s3.S3RVER_ENVIRONMENT},
+            )
+        wait_port(self.port)
+        for bucket in buckets:
+            if not s3.create_bucket(self.endpoint, bucket):
+                raise RuntimeError(f"s3rver at {self.endpoint} refused bucket {bucket}; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
         self.process = None

@@ -10,11 +10,13 @@ AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED, which the stack sets for every p
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Final
 
 S3RVER_DIR: Final = Path(__file__).with_name("s3rver")
-S3RVER_BIN: Final = S3RVER_DIR / "node_modules" / ".bin" / "s3rver"
+S3RVER_MAIN: Final = S3RVER_DIR / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+CONDITIONAL_WRITES: Final = S3RVER_DIR / "conditional-writes.js"
 # s3rver accepts these and only these credentials (its defaults); the endpoint is loopback-only.
 ACCESS_KEY: Final = "S3RVER"
 SECRET_KEY: Final = "S3RVER"
@@ -30,14 +32,16 @@ S3RVER_ENVIRONMENT: Final = {"NODE_OPTIONS": "--openssl-legacy-provider"}
 
 
 def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
-    if not S3RVER_BIN.exists():
+    node = shutil.which("node")
+    if not S3RVER_MAIN.exists() or node is None:
         raise FileNotFoundError(
-            f"s3rver missing at {S3RVER_BIN}: run the install step (`make install`, which runs "
-            f"`npm ci --prefix {S3RVER_DIR}`)"
+            f"s3rver or Node.js missing ({S3RVER_MAIN}): run the install step (`make install`, which "
+            f"installs Node.js and runs `npm ci --prefix {S3RVER_DIR}`)"
         )
+    # conditional-writes.js: s3rver honours If-None-Match/If-Match on PUT, which the broker relies on.
     # --no-vhost-buckets: path-style only, as every client here is configured.
-    return [str(S3RVER_BIN), "--directory", str(directory), "--address", host, "--port", str(port),
-            "--silent", "--no-vhost-buckets"]  # fmt: skip
+    return [node, "--require", str(CONDITIONAL_WRITES), str(S3RVER_MAIN), "--directory", str(directory),
+            "--address", host, "--port", str(port), "--silent", "--no-vhost-buckets"]  # fmt: skip
 
 
 def client(endpoint_url: str) -> Any:

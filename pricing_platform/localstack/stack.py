@@ -8,6 +8,7 @@ KAFKA_BOOTSTRAP_SERVERS instead.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from pricing_platform.core.catalog import TOPICS, Stream, consumer_group
 from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack import s3
-from pricing_platform.localstack.broker import broker_argv, repair_metadata
+from pricing_platform.localstack.broker import broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
 from pricing_platform.observability import prometheus
@@ -76,9 +77,24 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def broker_address(settings: Settings) -> tuple[str, int]:
+    """Where the local broker listens: the first bootstrap address."""
+    return _host_port(settings.kafka_bootstrap_servers.split(",")[0])
+
+
 def local_postgres(settings: Settings) -> LocalPostgres:
     url = urlsplit(settings.database_conninfo)
     return LocalPostgres(settings.local_state_dir / "postgres", url.port or 5432, url.hostname or "127.0.0.1")
+
+
+def market_seed(settings: Settings) -> int:
+    """The local market's seed, drawn once and kept in the state directory: a restarted market is the same
+    market (its true elasticities and competitor positions), so what the platform learned stays true."""
+    path = settings.local_state_dir / "simulators" / "market-seed"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{secrets.randbelow(2**31)}\n")
+    return int(path.read_text())
 
 
 def programs(settings: Settings) -> list[Program]:
@@ -103,10 +119,13 @@ def programs(settings: Settings) -> list[Program]:
             )
         )
     if settings.local_broker:
-        host, port = _host_port(settings.kafka_bootstrap_servers.split(",")[0])
+        host, port = broker_address(settings)
         storage = f"s3://{settings.local_broker_bucket}/" if durable else "memory://tansu/"
         environment = s3.broker_environment(local_s3_url(settings)) if durable else {}
-        found.append(Program("broker", broker_argv(host, port, storage), INFRA, environment=environment))
+        # Durable, it starts through `topics broker`, which repairs what a crash left in its storage first,
+        # at every start, the process manager's restarts after a crash included.
+        argv = _python("topics", "broker") if durable else broker_argv(host, port, storage)
+        found.append(Program("broker", argv, INFRA, environment=environment))
     if settings.local_monitoring:
         found += monitoring_programs(settings)
     for index, stream in enumerate(Stream):
@@ -158,6 +177,8 @@ def programs(settings: Settings) -> list[Program]:
             _python(
                 "simulate",
                 "market",
+                "--seed",
+                str(market_seed(settings)),
                 "--no-progress",
                 "--metrics-port",
                 str(settings.simulator_metrics_port),
@@ -308,12 +329,6 @@ def up(settings: Settings, console: Console) -> None:
                     30,
                     f"S3 endpoint {local_s3_url(settings)} (bucket {bucket})",
                 )
-            if settings.local_broker and settings.local_broker_storage == "s3":
-                client = s3.client(local_s3_url(settings))
-                if repair_metadata(client, settings.local_broker_bucket):
-                    console.print(
-                        "[yellow]the broker's cluster metadata was empty (a crash mid-write): reset[/]"
-                    )
         status.update("starting PostgreSQL and the broker")
         supervisor.start_group(INFRA)
         if settings.local_postgres:

@@ -110,10 +110,11 @@ class Relay:
         self.relay_id = relay_id
         self.conn = self._connect()
         self._listening = False
-        self.producer = Producer(producer_config(settings, relay_id))
+        self.producer = Producer({**producer_config(settings, relay_id), "error_cb": self._on_client_error})
         self.held: set[int] = set()
         self._known = known_product_ids(self.conn)
-        self._last_snapshot = 0.0
+        # Due at once: a relay's first pass snapshots its lanes (monotonic time starts at boot, not 0).
+        self._last_snapshot = -math.inf
         self._last_heartbeat = 0.0
 
     def _connect(self) -> psycopg.Connection:
@@ -199,6 +200,7 @@ class Relay:
             )
         self.producer.flush(30)
         if failures:
+            self._last_snapshot = -math.inf  # due again on the next pass
             metrics.DELIVERY_FAILURES.inc(len(failures))
             log.warning("%s: snapshot incomplete (%s failed): %s", self.relay_id, len(failures), failures[0])
         metrics.PUBLISHED.labels(kind="snapshot").inc(len(rows) - len(failures))
@@ -261,12 +263,21 @@ class Relay:
         while self.publish_pending().published == BATCH:
             pass  # a backlog: keep going before waiting
         if time.monotonic() - self._last_snapshot >= self.settings.price_feed_snapshot_interval_s:
+            self._last_snapshot = time.monotonic()  # set first: the broker going down meanwhile re-arms it
             self.publish_snapshots()
-            self._last_snapshot = time.monotonic()
         self.report_backlog()
         # Wake on a notification, or poll.
         for _ in self.conn.notifies(timeout=self.settings.price_feed_poll_interval_s, stop_after=1):
             pass
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        # A broker that went down can lose the last messages it acknowledged (measured on the local
+        # broker: README, "A local stack that lasts"). Once it is back, a snapshot puts every current price
+        # on the feed again, so storefronts converge whatever was lost.
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            if math.isfinite(self._last_snapshot):
+                log.warning("%s: broker down (%s): a snapshot follows", self.relay_id, error.str())
+            self._last_snapshot = -math.inf
 
     def _reconnect(self) -> None:
         with contextlib.suppress(psycopg.Error):

@@ -60,7 +60,6 @@ from pricing_platform.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
-STEP: Final = timedelta(minutes=15)
 DATABASE: Final = "pricing"
 BARRIER_TIMEOUT_S: Final = 120.0
 APPLIED_BY: Final = "simulation"
@@ -96,6 +95,7 @@ class SimulationOutcome:
     steps: int = 0
     events: dict[str, int] = field(default_factory=dict)
     price_changes: int = 0
+    lost_to_stockout: int = 0
     database_url: str | None = None
 
     def table(self) -> Table:
@@ -106,6 +106,7 @@ class SimulationOutcome:
             table.add_row(f"events: {stream}", f"{count:,}")
         table.add_row("pricing cycles", f"{self.steps:,}")
         table.add_row("price changes applied", f"{self.price_changes:,}")
+        table.add_row("purchases lost to stock-outs", f"{self.lost_to_stockout:,}")
         table.add_row(
             "wall-clock time", f"{self.wall_s:.1f} s ({self.days / (self.wall_s / 60):.2f} days/min)"
         )
@@ -125,7 +126,7 @@ class SimulatedRun:
         elasticity_scale: float = 1.0,
         rules: PricingRules | None = None,
         apply_policy: ApplyPolicy = apply_every_move,
-        step: timedelta = STEP,
+        step: timedelta | None = None,
         workdir: Path | None = None,
         estimate_every: timedelta | None = None,
     ) -> None:
@@ -135,7 +136,7 @@ class SimulatedRun:
         self.estimate_every = estimate_every
         self.demand = DemandParams.from_settings(settings)
         self.days = days
-        self.step = step
+        self.step = step or timedelta(minutes=settings.simulation_step_minutes)
         self.rules = rules or PricingRules.from_settings(settings)
         self.apply_policy = apply_policy
         now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -260,6 +261,7 @@ class SimulatedRun:
                 bar.advance(task)
                 bar.update(task, description=f"simulated {self.market.now:%Y-%m-%d %H:%M}")
         self.outcome.wall_s = time.monotonic() - started
+        self.outcome.lost_to_stockout = sum(self.market.counters.lost_to_stockout)
         return self.outcome
 
     def run_step(self, until: datetime) -> CycleSummary:

@@ -33,7 +33,7 @@ from pricing_platform.lake.streams import STREAMS
 from pricing_platform.localstack import s3 as s3rver
 from pricing_platform.resources import build_resources
 from pricing_platform.resources.lake import LakeResource
-from tests.support.servers import free_port, wait_port
+from tests.support.servers import S3rverProcess, free_port, wait_port
 
 pytestmark = pytest.mark.integration
 
@@ -344,18 +344,12 @@ with psycopg.connect(conninfo, autocommit=True) as conn:
 
 @pytest.fixture(scope="module")
 def s3rver_endpoint(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    argv = s3rver.s3rver_argv("127.0.0.1", port, tmp_path_factory.mktemp("s3rver"))
-    with (artifacts_dir / "s3rver.log").open("ab") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **s3rver.S3RVER_ENVIRONMENT}
-        )
+    server = S3rverProcess(free_port(), tmp_path_factory.mktemp("s3rver"), artifacts_dir / "s3rver.log")
+    server.start()
     try:
-        wait_port(port)
-        yield f"http://127.0.0.1:{port}"
+        yield server.endpoint
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 def test_objects_written_through_the_local_s3_endpoint_read_back_byte_exact(

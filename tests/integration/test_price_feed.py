@@ -1,14 +1,19 @@
 """The outbound price feed against the real broker and PostgreSQL: an applied price change reaches the
 storefront through the outbox and a relay process, in order, once; through a relay SIGKILLed at random
-moments and a PostgreSQL restart no change is lost and none is applied twice; two relays share the lanes;
-a fresh storefront recovers every current price from the feed alone; bad messages are refused."""
+moments and a PostgreSQL restart no change is lost and none is applied twice; the durable (S3-backed)
+broker restarts past a stale watermark and continues its offsets; two relays share the lanes; a fresh
+storefront recovers every current price from the feed alone; bad messages are refused."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
+import shutil
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,11 +21,14 @@ from pathlib import Path
 import msgspec
 import psycopg
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from pricing_platform.core.catalog import PRICE_CHANGES_TOPIC, PRODUCTS
 from pricing_platform.core.settings import Settings
+from pricing_platform.localstack import s3
 from pricing_platform.simulators.storefront import AppliedPrice, Storefront
-from tests.support.servers import PostgresProcess
+from pricing_platform.topics import ensure_topics
+from tests.support.servers import BrokerProcess, PostgresProcess, S3rverProcess, free_port, server_root
 from tests.support.workers import RelayProcess, produce, wait_until
 
 pytestmark = pytest.mark.integration
@@ -85,11 +93,13 @@ def late_final(applied: list[AppliedPrice]) -> list[AppliedPrice]:
     return list({a.product_id: a for a in applied}.values())
 
 
-def drain(front: Storefront, until: Callable[[], bool], timeout_s: float, what: str) -> None:
+def drain(
+    front: Storefront, until: Callable[[], bool], timeout_s: float, what: str, detail: Callable[[], str] = str
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not until():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}. {detail()}")
         front.poll(0.1)
 
 
@@ -116,6 +126,58 @@ def test_an_applied_change_reaches_the_storefront_in_order_and_is_marked_publish
     assert rows == [(True, v, "a test", "test") for v in (1, 2, 3)]
 
 
+@contextlib.contextmanager
+def approving_continuously(conninfo: str, seed: int) -> Iterator[dict[str, int]]:
+    """Applies random prices to a dozen products until the block ends; yields product → newest version."""
+    rng = random.Random(seed)
+    expected: dict[str, int] = {}
+    stop = threading.Event()
+
+    def approve() -> None:
+        while not stop.is_set():
+            product = rng.choice(PRODUCT_IDS[:12])
+            price = Decimal(rng.randint(10_000, 90_000)) / 100
+            try:
+                expected[product] = apply_change(conninfo, product, price)
+            except psycopg.errors.RaiseException:
+                continue  # the same price twice in a row: refused, nothing changed
+            time.sleep(0.01)
+
+    approver = threading.Thread(target=approve)
+    approver.start()
+    try:
+        yield expected
+    finally:
+        stop.set()
+        approver.join()
+
+
+def assert_converged(
+    front: Storefront,
+    applied: list[AppliedPrice],
+    expected: dict[str, int],
+    conninfo: str,
+) -> None:
+    """The storefront saw every change once, in order, and shows every product's current price."""
+
+    def detail() -> str:
+        shown = dict(sorted(front.versions.items()))
+        return f"storefront at {shown}, database at {dict(sorted(expected.items()))}"
+
+    drain(front, lambda: all(front.versions.get(p, 0) >= v for p, v in expected.items()), 90, "every change",
+          detail)  # fmt: skip
+    versions_seen = [(a.product_id, a.version) for a in applied if a.change_id is not None]
+    assert len(versions_seen) == len(set(versions_seen)), "no version applied twice"
+    for product, version in expected.items():
+        mine = [v for p, v in versions_seen if p == product]
+        assert mine == sorted(mine), f"{product}: applied out of order"
+        assert mine == list(range(1, version + 1)), f"{product}: a change is missing"
+    shown = {a.product_id: (a.price, a.version) for a in late_final(applied)}
+    current = db_prices(conninfo)
+    assert {p: shown[p] for p in expected} == {p: current[p] for p in expected}
+    wait_until(lambda: unpublished(conninfo) == 0, 30, "every outbox row marked published")
+
+
 def test_a_relay_killed_at_random_moments_loses_and_repeats_nothing(
     topics: Settings, relays: Callable[..., RelayProcess], storefront: tuple[Storefront, list[AppliedPrice]]
 ) -> None:
@@ -123,43 +185,15 @@ def test_a_relay_killed_at_random_moments_loses_and_repeats_nothing(
     front.catch_up()
     db = topics.database_conninfo
     rng = random.Random(7)
-    expected: dict[str, int] = {}
-    stop = threading.Event()
-
-    def approve_continuously() -> None:
-        while not stop.is_set():
-            product = rng.choice(PRODUCT_IDS[:12])
-            price = Decimal(rng.randint(10_000, 90_000)) / 100
-            try:
-                expected[product] = apply_change(db, product, price)
-            except psycopg.errors.RaiseException:
-                continue  # the same price twice in a row: refused, nothing changed
-            time.sleep(0.01)
-
-    approver = threading.Thread(target=approve_continuously)
-    approver.start()
-    try:
+    with approving_continuously(db, seed=7) as expected:
         for _ in range(6):
             relay = relays()
             time.sleep(rng.uniform(0.3, 1.5))
             relay.signal(signal.SIGKILL)
             relay.process.wait(timeout=10)  # type: ignore[union-attr]
             front.poll(0.05)
-    finally:
-        stop.set()
-        approver.join()
     relays("survivor")
-    drain(front, lambda: all(front.versions.get(p, 0) >= v for p, v in expected.items()), 60, "every change")
-    versions_seen = [(a.product_id, a.version) for a in applied if a.change_id is not None]
-    assert len(versions_seen) == len(set(versions_seen)), "no version applied twice"
-    for product, version in expected.items():
-        mine = [v for p, v in versions_seen if p == product]
-        assert mine == sorted(mine), f"{product}: applied out of order"
-        assert mine[-1] == version
-    shown = {a.product_id: (a.price, a.version) for a in late_final(applied)}
-    current = db_prices(db)
-    assert {p: shown[p] for p in expected} == {p: current[p] for p in expected}
-    wait_until(lambda: unpublished(db) == 0, 30, "every outbox row marked published")
+    assert_converged(front, applied, expected, db)
 
 
 def test_changes_arrive_through_a_postgresql_restart(
@@ -298,3 +332,66 @@ def test_the_storefront_refuses_bad_messages_and_applies_the_rest(
     drain(front, lambda: front.versions.get("P003") == 4, 30, "the good message")
     assert [(a.product_id, a.price) for a in applied] == [("P003", Decimal("650.0"))]
     assert front.refused == len(bad)
+
+
+def test_the_durable_broker_restarts_past_a_stale_watermark_without_reusing_offsets(
+    artifacts_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """Tansu on s3rver can stop with a partition's stored watermark behind its batches (seen after a
+    SIGTERM: 60 with batches up to offset 201); started on it, the broker would overwrite acknowledged
+    batches. The broker's start repairs it: every message produced before and after survives."""
+    root = server_root("pricing-feed-durable-")
+    logs = artifacts_dir / "durable-broker" / request.node.name
+    logs.mkdir(parents=True, exist_ok=True)
+    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
+    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+        s3rver.start("broker")
+        cleanup.callback(s3rver.stop)
+        broker.start()
+        cleanup.callback(broker.stop)
+        settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
+        ensure_topics(settings)
+        topic = PRICE_CHANGES_TOPIC.name
+        produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(30)])
+        broker.stop()
+
+        client = s3.client(s3rver.endpoint)
+        partition = next(
+            key.rsplit("/records/", 1)[0]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket="broker")
+            for key in (o["Key"] for o in page.get("Contents", []))
+            if "/records/" in key and f"/{topic}/" in key
+        )
+        stale = {"low": None, "high": 5, "timestamps": None}
+        client.put_object(Bucket="broker", Key=f"{partition}/watermark.json", Body=json.dumps(stale).encode())
+
+        broker.start()
+        produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
+        seen = read_topic(settings, topic)
+        assert seen == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]
+
+
+def read_topic(settings: Settings, topic: str) -> list[str]:
+    """Every message of `topic` from its start, partition by partition."""
+    consumer = Consumer(
+        {**settings.kafka_common_config(), "group.id": f"read-{uuid.uuid4().hex[:8]}",
+         "enable.partition.eof": True, "enable.auto.commit": False}
+    )  # fmt: skip
+    partitions = PRICE_CHANGES_TOPIC.partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    values: list[tuple[int, int, str]] = []
+    at_end: set[int] = set()
+    deadline = time.monotonic() + 30
+    try:
+        while len(at_end) < partitions and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is not None:
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        at_end.add(message.partition())
+                    continue
+                values.append((message.partition(), message.offset(), (message.value() or b"").decode()))
+    finally:
+        consumer.close()
+    return [v for _, _, v in sorted(values)]

@@ -14,6 +14,7 @@ from pricing_platform.db import migrate, seed
 from pricing_platform.localstack.ephemeral import (
     BrokerProcess,
     PostgresProcess,
+    S3rverProcess,
     free_port,
     server_root,
     wait_port,
@@ -41,4 +42,12 @@ def migrated_postgres(prefix: str, log_path: Path, database: str) -> Iterator[Po
         shutil.rmtree(root, ignore_errors=True)
 
 
-__all__ = ["BrokerProcess", "PostgresProcess", "free_port", "migrated_postgres", "server_root", "wait_port"]
+__all__ = [
+    "BrokerProcess",
+    "PostgresProcess",
+    "S3rverProcess",
+    "free_port",
+    "migrated_postgres",
+    "server_root",
+    "wait_port",
+]
