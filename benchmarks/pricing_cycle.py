@@ -10,18 +10,23 @@ world straight into the tables the cycle reads:
                               products have only observations older than the staleness limit, ~10 % have
                               one stale observation of three;
     clickstream_events        purchases within the last hour for a share of the products (the velocity),
-                              other recent traffic, and older events over the past week.
+                              other recent traffic, and older events over the past week;
+    inventory_state           3 warehouses × N, 0–600 units each (the profit strategy's stock cover).
+
+`--strategy profit` prices every category with the profit strategy: the cycle then also runs its second
+input query (stock, recent views, estimates with the prior as fallback, the price-war signal).
 
 Then, for each round (default 5), in this order on one connection:
 
     baseline  `SELECT count(*) FROM products`;
     baseline  the input query (`INPUTS_SQL`) executed server-side only (EXPLAIN ANALYZE, no rows sent);
     baseline  the input query executed and fetched: the read with no DataFrame, decide or write;
-    cycle     `run_cycle(conn, PricingRules.defaults())`, its read/decide/write split from `CycleSummary`.
+    cycle     `run_cycle(conn, rules)`, its read/decide/write split from `CycleSummary`.
 
 Speed is reported, never asserted; the benchmark fails loudly when a cycle writes the wrong number of rows.
 
     python benchmarks/pricing_cycle.py [--products 100000] [--cycles 5] [--clicks 15×products] [--seed 42]
+                                       [--strategy rules|profit]
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pricing_platform.core import tables
-from pricing_platform.core.catalog import COMPETITORS, Category
+from pricing_platform.core.catalog import COMPETITORS, WAREHOUSES, Category
+from pricing_platform.core.decisions import GUARDRAILS
 from pricing_platform.db import migrate
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
@@ -254,7 +260,18 @@ def seed(conninfo: str, n: int, clicks: int, hot_fraction: float, rng_seed: int)
             world.seconds["clickstream_events"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            for table in (tables.PRODUCTS, tables.COMPETITOR_PRICES_LATEST, tables.CLICKSTREAM_EVENTS):
+            with conn.transaction():
+                copy_frame(cur, tables.INVENTORY_STATE, pd.DataFrame({
+                    "product_id": np.repeat(ids, len(WAREHOUSES)),
+                    "warehouse_id": np.tile(np.array(WAREHOUSES, dtype=object), n),
+                    "current_stock": rng.integers(0, 601, n * len(WAREHOUSES)),
+                }))  # fmt: skip
+            world.seconds["inventory_state"] = time.perf_counter() - started
+
+            started = time.perf_counter()
+            tables_read = (tables.PRODUCTS, tables.COMPETITOR_PRICES_LATEST, tables.CLICKSTREAM_EVENTS,
+                           tables.INVENTORY_STATE)  # fmt: skip
+            for table in tables_read:
                 # VACUUM as well: sets hint bits and the visibility map now, instead of in the first cycle.
                 cur.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
             world.seconds["VACUUM (ANALYZE)"] = time.perf_counter() - started
@@ -356,7 +373,9 @@ def splits(cycles: list[CycleSummary]) -> Iterator[tuple[str, list[float]]]:
     yield "  write  (COPY)", [c.write_s for c in cycles]
 
 
-def report(world: World, rounds: Rounds, rss: tuple[float, float], server_version: str) -> None:
+def report(
+    world: World, rounds: Rounds, rss: tuple[float, float], server_version: str, strategy: str
+) -> None:
     cycles = rounds.cycles
     median_total = statistics.median(c.total_s for c in cycles)
     timing = Table(
@@ -365,7 +384,7 @@ def report(world: World, rounds: Rounds, rss: tuple[float, float], server_versio
         "median",
         "max",
         "median vs cycle",
-        title=f"pricing cycle benchmark · {world.products:,} products · {len(cycles)} rounds · "
+        title=f"pricing cycle benchmark · {world.products:,} products · {strategy} · {len(cycles)} rounds · "
         f"{os.cpu_count()} cores · PostgreSQL {server_version}",
     )
     baselines = [
@@ -380,7 +399,7 @@ def report(world: World, rounds: Rounds, rss: tuple[float, float], server_versio
     )
     console.print(timing)
 
-    guardrails = ("max_step", "price_ending", "min_margin")
+    guardrails = GUARDRAILS
     per_cycle = Table(
         "cycle", "read", "decide", "write", "total", "raise", "lower", "hold", *guardrails,
         title="per cycle: split, decisions and guardrail hits",
@@ -400,6 +419,8 @@ def report(world: World, rounds: Rounds, rss: tuple[float, float], server_versio
     facts = Table("fact", "value")
     last = cycles[-1]
     decisions = [(k, last.by_recommendation.get(k, 0)) for k in ("raise", "lower", "hold")]
+    ratio = median_total / statistics.median(rounds.fetch_s)
+    facts.add_row("run_cycle / input query executed + fetched (medians)", f"{ratio:.2f}×")
     facts.add_row("products priced per cycle", f"{last.products_priced:,} (rows written checked each cycle)")
     facts.add_row(
         "decisions (last cycle)",
@@ -436,12 +457,14 @@ def main(
         0.25, min=0.0, max=1.0, help="share of products bought in the last hour"
     ),
     rng_seed: int = typer.Option(42, "--seed", help="seed of the synthetic data"),
+    strategy: str = typer.Option("rules", help="the strategy of every category: rules or profit"),
 ) -> None:
     root = server_root("pricing-bench-")
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
     pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres-pricing.log")
-    rules = PricingRules.defaults()
+    rules = PricingRules.defaults().model_copy(update={"strategy": strategy})
+    rules.strategy_of(CATEGORIES[0])  # an unknown strategy fails here, before seeding
     clicks = CLICKS_PER_PRODUCT * products if clicks is None else clicks
     try:
         with console.status("starting PostgreSQL and migrating"):
@@ -463,7 +486,7 @@ def main(
     finally:
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
-    report(world, rounds, (rss_peak, rss_before), server_version)
+    report(world, rounds, (rss_peak, rss_before), server_version, strategy)
 
 
 if __name__ == "__main__":

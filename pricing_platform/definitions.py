@@ -10,6 +10,7 @@ import dagster as dg
 
 from pricing_platform.assets.analytics import analytics_assets, analytics_job, analytics_schedule
 from pricing_platform.assets.dbt import dbt_marts_job, dbt_marts_schedule, pricing_dbt_models
+from pricing_platform.assets.demand import demand_estimates, demand_job, demand_schedule
 from pricing_platform.assets.housekeeping import housekeeping_job, housekeeping_schedule
 from pricing_platform.assets.lake import lake_assets, lake_export_job, lake_schedule
 from pricing_platform.assets.quality import quality_checks_job, quality_checks_schedule, worker_table_checks
@@ -24,15 +25,16 @@ from pricing_platform.sensors.raw_tables import observe_raw_tables
 settings = get_settings()
 
 defs = dg.Definitions(
-    assets=[*raw_table_specs(), pricing_dbt_models, *lake_assets, *analytics_assets],
+    assets=[*raw_table_specs(), pricing_dbt_models, *lake_assets, *analytics_assets, demand_estimates],
     asset_checks=worker_table_checks,
-    jobs=[dbt_marts_job, quality_checks_job, lake_export_job, housekeeping_job, analytics_job],
+    jobs=[dbt_marts_job, quality_checks_job, lake_export_job, housekeeping_job, analytics_job, demand_job],
     schedules=[
         dbt_marts_schedule,
         quality_checks_schedule,
         lake_schedule,
         housekeeping_schedule,
         analytics_schedule,
+        demand_schedule,
     ],
     sensors=[
         observe_raw_tables,

@@ -104,6 +104,12 @@ WHERE event_type = 'purchase' AND event_time > %(as_of)s - make_interval(days =>
   AND event_time <= %(as_of)s
 GROUP BY product_id
 """
+# The learned elasticity per product (the hourly demand_estimates asset; none before its first run).
+LEARNED_ELASTICITY_SQL = """
+SELECT subject AS product_id, elasticity, source AS elasticity_source
+FROM {estimates}
+WHERE scope = 'product'
+"""
 COMPETITOR_LATEST_SQL = """
 SELECT competitor_name, product_id, competitor_price::float8 AS competitor_price, observed_at, is_fresh
 FROM {competitors}
@@ -113,8 +119,8 @@ FROM {competitors}
 def read_elasticity_inputs(
     conn: psycopg.Connection, params: AnalyticsParams, as_of: datetime
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(products from marts.pricing_analysis, purchases per product in the lookback, latest competitor
-    prices)."""
+    """(products from marts.pricing_analysis with their learned elasticity where there is one, purchases
+    per product in the lookback, latest competitor prices)."""
     with _dbt_models_required(params):
         products = frame(
             conn, sql.SQL(PRICE_POSITION_SQL).format(analysis=params.mart("pricing_analysis")), {}
@@ -129,6 +135,10 @@ def read_elasticity_inputs(
             sql.SQL(COMPETITOR_LATEST_SQL).format(competitors=params.staging("stg_competitor_prices")),
             {},
         )
+    learned = frame(
+        conn, sql.SQL(LEARNED_ELASTICITY_SQL).format(estimates=sql.Identifier(tables.DEMAND_ESTIMATES)), {}
+    )
+    products = products.merge(learned, on="product_id", how="left")
     return products, quantities, latest
 
 

@@ -96,8 +96,9 @@ def analytics_funnel(
     kinds=KINDS,
     owners=OWNERS,
     description="Price position per product against the fresh competitor average with the latest "
-    "recommendation, and the simulated revenue of following the `lower` recommendations at elasticity "
-    "ANALYTICS_ELASTICITY on the last ANALYTICS_LOOKBACK_DAYS days' purchases (analytics_price_position); "
+    "recommendation, and the simulated revenue of following the `lower` recommendations at each product's "
+    "learned elasticity (demand_estimates; ANALYTICS_ELASTICITY where none) on the last "
+    "ANALYTICS_LOOKBACK_DAYS days' purchases (analytics_price_position); "
     "the recommendation split (analytics_elasticity_summary); the competitor × product price index "
     "(analytics_competitor_landscape).",
 )

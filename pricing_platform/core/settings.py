@@ -10,6 +10,7 @@ built from here.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, Self, TypeVar
@@ -18,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, ValidationInfo, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pricing_platform.core import roles
+from pricing_platform.core.catalog import Category
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CATEGORY_NAMES: Final = tuple(c.value for c in Category)
 M = TypeVar("M", bound=BaseModel)
 # The settings naming a dashboard role's URL, and the role each must connect as.
 _ROLE_OF_URL: Final = {
@@ -86,6 +89,31 @@ class Settings(BaseSettings):
     pricing_min_margin_pct: float = Field(5.0, ge=0, description="never below unit cost × (1 + this %)")
     pricing_max_step_pct: float = Field(10.0, gt=0, description="never move a price more than this % at once")
     pricing_price_ending: float | None = Field(0.99, ge=0, lt=1, description="cents ending; unset: none")
+    pricing_strategy: Literal["rules", "profit"] = Field(
+        "rules", description="strategy of every category not named in PRICING_STRATEGIES"
+    )
+    pricing_strategies: dict[str, Literal["rules", "profit"]] = Field(
+        {},
+        description='per-category strategy as JSON, e.g. {"accessories": "profit"}; others: PRICING_STRATEGY',
+    )
+    pricing_lead_time_h: float = Field(
+        72.0, gt=0, description="profit: replenishment lead time; raise when stock would not last it"
+    )
+    pricing_overstock_days: float = Field(
+        120.0, gt=0, description="profit: mark down when stock would last longer than this"
+    )
+    pricing_min_gain_pct: float = Field(
+        1.0, ge=0, description="profit: hold unless a move gains at least this % of expected profit"
+    )
+    pricing_war_window_h: float = Field(
+        48.0, gt=0, description="profit: a cut this recent that a competitor followed stops further cuts"
+    )
+    pricing_follow_tolerance_pct: float = Field(
+        1.0, ge=0, description="profit: a competitor within this % of our cut price has followed it"
+    )
+    pricing_views_window_h: float = Field(
+        24.0, gt=0, description="profit: recent views per hour are averaged over this window"
+    )
 
     # --- outbound price feed (relays of the outbox to pricing.price_changes) ----------------------------
     price_feed_metrics_port: int = Field(9105, ge=0, description="`relay` serves metrics here; 0 disables")
@@ -153,13 +181,31 @@ class Settings(BaseSettings):
         7, ge=1, description="purchases hourly demand and the elasticity quantity base cover (days)"
     )
     analytics_rfm_lookback_days: int = Field(90, ge=1, description="purchases RFM segments buyers on")
-    analytics_elasticity: float = Field(-1.5, lt=0, description="price elasticity of the revenue simulation")
+    analytics_elasticity: float = Field(
+        -1.5, lt=0, description="revenue simulation: elasticity of a product without a learned one"
+    )
     analytics_forecast_decay: float = Field(
         0.85, gt=0, lt=1, description="weight kept per hour by the demand forecast (smoothing = 1 - decay)"
     )
     analytics_velocity_window_h: int = Field(24, ge=1, description="sales window of hours-until-stockout")
     analytics_stockout_critical_h: float = Field(24.0, gt=0, description="Critical below this many hours")
     analytics_stockout_warning_h: float = Field(72.0, gt=0, description="Warning below this many hours")
+    # --- demand estimation (Dagster `demand` group; the profit strategy reads its estimates) ------------
+    demand_window_days: int = Field(28, ge=1, description="days of views and purchases an estimate uses")
+    demand_min_price_sd_pct: float = Field(
+        1.0, ge=0, description="a product's own slope needs its price to vary at least this much (sd, %)"
+    )
+    demand_min_purchases: int = Field(
+        30, ge=0, description="...and at least this many purchases in the window"
+    )
+    demand_prior_elasticity: float = Field(
+        -1.5, lt=0, description="elasticity reported for a category none of whose prices moved"
+    )
+    demand_prior_sd: float = Field(1.0, gt=0, description="standard error of that prior")
+    demand_product_spread: float = Field(
+        0.2, gt=0, description="least spread assumed between a category's product elasticities (sd)"
+    )
+    demand_ci_level: float = Field(0.90, gt=0, lt=1, description="level of the reported intervals")
     notebooks_dir: Path = Field(
         PROJECT_ROOT / ".local" / "notebooks", description="where `notebooks build` writes the notebooks"
     )
@@ -243,7 +289,7 @@ class Settings(BaseSettings):
     def environment(self) -> dict[str, str]:
         """These settings as the environment variables that reproduce them in a child process."""
         return {
-            name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+            name.upper(): _environment_value(value)
             for name, value in self.model_dump().items()
             if value is not None
         }
@@ -251,6 +297,14 @@ class Settings(BaseSettings):
     @property
     def database_conninfo(self) -> str:
         return str(self.database_url)
+
+    @field_validator("pricing_strategies")
+    @classmethod
+    def _known_categories(cls, strategies: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(strategies) - set(CATEGORY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; the catalog's are {list(CATEGORY_NAMES)}")
+        return strategies
 
     @field_validator(*_ROLE_OF_URL)
     @classmethod
@@ -292,6 +346,14 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password:
             config["sasl.password"] = self.kafka_sasl_password
         return config
+
+
+def _environment_value(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return json.dumps(value)  # how pydantic-settings reads complex values back
+    return str(value)
 
 
 class SettingsSection(BaseModel):

@@ -38,6 +38,7 @@ ANALYTICS_DEMAND_HOURLY: Final = "analytics_demand_hourly"
 ANALYTICS_DEMAND_HEATMAP: Final = "analytics_demand_heatmap"
 ANALYTICS_DEMAND_FORECAST: Final = "analytics_demand_forecast"
 ANALYTICS_STOCKOUT_RISK: Final = "analytics_stockout_risk"
+DEMAND_ESTIMATES: Final = "demand_estimates"
 
 ALL: Final = (
     PRODUCTS,
@@ -70,6 +71,7 @@ ALL: Final = (
     ANALYTICS_DEMAND_HEATMAP,
     ANALYTICS_DEMAND_FORECAST,
     ANALYTICS_STOCKOUT_RISK,
+    DEMAND_ESTIMATES,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

@@ -307,7 +307,8 @@ def price_position(conn: psycopg.Connection) -> pd.DataFrame:
             "competitor_avg_price::float8 AS competitor_avg_price, price_gap_pct::float8 AS price_gap_pct, "
             "gap_bucket, recommendation, recommended_price::float8 AS recommended_price, base_quantity, "
             "current_revenue::float8 AS current_revenue, simulated_revenue::float8 AS simulated_revenue, "
-            "revenue_impact::float8 AS revenue_impact, computed_at FROM {} ORDER BY product_id"
+            "revenue_impact::float8 AS revenue_impact, elasticity, elasticity_source, computed_at "
+            "FROM {} ORDER BY product_id"
         ).format(_t(tables.ANALYTICS_PRICE_POSITION)),
     )
 
@@ -322,6 +323,19 @@ def elasticity_summary(conn: psycopg.Connection) -> pd.DataFrame:
             "revenue_impact::float8 AS revenue_impact, elasticity::float8 AS elasticity, computed_at "
             "FROM {} ORDER BY recommendation"
         ).format(_t(tables.ANALYTICS_ELASTICITY_SUMMARY)),
+    )
+
+
+@query
+def demand_estimates(conn: psycopg.Connection) -> pd.DataFrame:
+    """The learned elasticities (categories first), with their intervals and the evidence behind them."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT scope, subject, category, elasticity, ci_low, ci_high, ci_level, source, purchases, "
+            "views, price_points, price_sd_pct, conversion, note, window_start, window_end, estimated_at "
+            "FROM {} ORDER BY scope, category, subject"
+        ).format(_t(tables.DEMAND_ESTIMATES)),
     )
 
 

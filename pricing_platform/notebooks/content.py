@@ -111,7 +111,9 @@ if not no_data(position, "price position"):
             """## Recommendation split and revenue impact
 
 The simulation moves every product whose latest recommendation is `lower` to the recommended price and
-scales its quantity with constant elasticity *e* (`ANALYTICS_ELASTICITY`, −1.5):
+scales its quantity with the product's elasticity *e*: the one learned from our own data by the hourly
+`demand_estimates` asset (column `elasticity_source`: own, shrunk towards its category, borrowed from
+the category, or the prior), or `ANALYTICS_ELASTICITY` (−1.5, source `setting`) before there is one:
 *q₁ = q₀ × (p₁ / p₀)^e*. The quantity base *q₀* is the product's purchases over the last
 `ANALYTICS_LOOKBACK_DAYS` days; current revenue *q₀ × p₀*, simulated *q₁ × p₁*.""",
         ),

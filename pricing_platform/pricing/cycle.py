@@ -13,7 +13,8 @@ import psycopg
 from psycopg import sql
 
 from pricing_platform.core import tables
-from pricing_platform.pricing.engine import OUTPUT_COLUMNS, columns_from_rows, decide, row
+from pricing_platform.pricing.engine import INPUT_COLUMNS, OUTPUT_COLUMNS, columns_from_rows, decide, row
+from pricing_platform.pricing.profit import decide_profit
 from pricing_platform.pricing.rules import PricingRules
 
 # For every product with any competitor observation: our price and cost, the fresh competitor prices
@@ -49,7 +50,7 @@ INPUTS_SQL = sql.SQL(
     -- than the query (prices are cents, far inside float precision).
     SELECT p.product_id, p.current_price::float8, p.unit_cost::float8, m.competitor_avg::float8,
            m.competitors_seen, m.competitors_below, m.mean_age_s::float8, m.newest_age_s::float8,
-           coalesce(d.velocity, 0) AS velocity
+           coalesce(d.velocity, 0) AS velocity, p.category
     FROM market m
     JOIN {products} p USING (product_id)
     LEFT JOIN demand d USING (product_id)
@@ -61,9 +62,90 @@ INPUTS_SQL = sql.SQL(
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
 )
 
+LOADED_COLUMNS = (*INPUT_COLUMNS, "category")
+
+# What only the profit strategy needs, for the products of its categories: reference price and bounds,
+# stock across warehouses, recent views and purchases per hour, the demand estimate (the product's, else
+# its category's, else the prior), and a competitor that followed our last cut (price-war guard). Our
+# last price change comes from the audit trail; "followed" is read in event time from the scrapes, which
+# carry our price at that moment: a competitor scraped at or below our cut price (within the tolerance)
+# while showing our new price, after having been scraped above it while showing our old one, both within
+# the war window.
+PROFIT_INPUTS_SQL = sql.SQL(
+    """
+    WITH traffic AS (
+        SELECT product_id,
+               count(*) FILTER (WHERE event_type = 'product_view') AS views,
+               count(*) FILTER (WHERE event_type = 'purchase') AS purchases
+        FROM {clicks}
+        WHERE event_time > %(now)s::timestamptz - make_interval(secs => %(views_window_s)s)
+          AND event_time <= %(now)s::timestamptz
+          AND event_type IN ('product_view', 'purchase') AND product_id = ANY(%(ids)s)
+        GROUP BY product_id
+    ), stock AS (
+        SELECT product_id, sum(current_stock) AS stock
+        FROM {inventory}
+        WHERE product_id = ANY(%(ids)s)
+        GROUP BY product_id
+    ), last_change AS (
+        SELECT DISTINCT ON (product_id) product_id, old_price, new_price
+        FROM {changes}
+        WHERE product_id = ANY(%(ids)s)
+        ORDER BY product_id, price_change_id DESC
+    ), war AS (
+        SELECT c.product_id, min(l.competitor_name) AS war_competitor
+        FROM last_change c
+        JOIN {latest} l ON l.product_id = c.product_id
+        WHERE c.new_price < c.old_price
+          AND l.our_price = c.new_price
+          AND l.competitor_price <= c.new_price * (1 + %(tolerance)s / 100.0)
+          AND l.event_time > %(now)s::timestamptz - make_interval(secs => %(war_window_s)s)
+          AND l.event_time <= %(now)s::timestamptz
+          AND EXISTS (
+              SELECT FROM {history} b
+              WHERE b.product_id = c.product_id AND b.competitor_name = l.competitor_name
+                AND b.our_price = c.old_price
+                AND b.competitor_price > c.new_price * (1 + %(tolerance)s / 100.0)
+                AND b.event_time > %(now)s::timestamptz - make_interval(secs => %(war_window_s)s)
+                AND b.event_time <= l.event_time
+          )
+        GROUP BY c.product_id
+    )
+    SELECT p.product_id, p.base_price::float8, p.min_price::float8, p.max_price::float8,
+           coalesce(s.stock, 0)::float8,
+           coalesce(t.views, 0)::float8 / %(views_window_h)s,
+           coalesce(t.purchases, 0)::float8 / %(views_window_h)s,
+           coalesce(pe.elasticity, ce.elasticity, %(prior)s),
+           coalesce(pe.std_error, ce.std_error, %(prior_sd)s),
+           pe.conversion,
+           coalesce(pe.source, CASE WHEN ce.subject IS NOT NULL THEN 'category' END, 'prior'),
+           w.war_competitor
+    FROM {products} p
+    LEFT JOIN stock s USING (product_id)
+    LEFT JOIN traffic t USING (product_id)
+    LEFT JOIN war w USING (product_id)
+    LEFT JOIN {estimates} pe ON pe.scope = 'product' AND pe.subject = p.product_id
+    LEFT JOIN {estimates} ce ON ce.scope = 'category' AND ce.subject = p.category
+    WHERE p.product_id = ANY(%(ids)s)
+    """
+).format(
+    clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
+    inventory=sql.Identifier(tables.INVENTORY_STATE),
+    changes=sql.Identifier(tables.PRICE_CHANGES),
+    latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+    history=sql.Identifier(tables.COMPETITOR_PRICES),
+    products=sql.Identifier(tables.PRODUCTS),
+    estimates=sql.Identifier(tables.DEMAND_ESTIMATES),
+)
+PROFIT_LOADED_COLUMNS = (
+    "product_id", "reference_price", "min_price", "max_price", "stock", "views_per_hour",
+    "purchases_per_hour", "elasticity", "elasticity_se", "conversion", "estimate_source", "war_competitor",
+)  # fmt: skip
+
+WRITTEN_COLUMNS = (*OUTPUT_COLUMNS, "strategy")
 # COPY rather than INSERT … unnest: psycopg adapts big array parameters in Python, COPY streams rows.
 COPY_SQL = sql.SQL("COPY {} (cycle_id, {}) FROM STDIN").format(
-    sql.Identifier(tables.PRICING_RECOMMENDATIONS), sql.SQL(", ").join(map(sql.Identifier, OUTPUT_COLUMNS))
+    sql.Identifier(tables.PRICING_RECOMMENDATIONS), sql.SQL(", ").join(map(sql.Identifier, WRITTEN_COLUMNS))
 )
 
 
@@ -86,7 +168,65 @@ class CycleSummary:
 def load_inputs(conn: psycopg.Connection, rules: PricingRules, now: datetime) -> dict[str, np.ndarray]:
     with conn.cursor() as cur:
         cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s, "now": now})
-        return columns_from_rows(cur.fetchall())
+        return columns_from_rows(cur.fetchall(), LOADED_COLUMNS)
+
+
+def load_profit_inputs(
+    conn: psycopg.Connection, rules: PricingRules, now: datetime, product_ids: list[str]
+) -> dict[str, np.ndarray]:
+    params = {
+        "ids": product_ids,
+        "now": now,
+        "views_window_s": rules.views_window_h * 3600,
+        "views_window_h": rules.views_window_h,
+        "war_window_s": rules.war_window_h * 3600,
+        "tolerance": rules.follow_tolerance_pct,
+        "prior": rules.prior_elasticity,
+        "prior_sd": rules.prior_sd,
+    }
+    with conn.cursor() as cur:
+        cur.execute(PROFIT_INPUTS_SQL, params)
+        return columns_from_rows(cur.fetchall(), PROFIT_LOADED_COLUMNS)
+
+
+def decide_all(
+    inputs: dict[str, np.ndarray], profit_inputs: dict[str, np.ndarray] | None, rules: PricingRules
+) -> dict[str, np.ndarray]:
+    """Every product by its category's strategy: `rules` (engine.decide) for all, then the profit
+    strategy's decisions for the products of profit categories in their place."""
+    decided = decide(inputs, rules)
+    n = len(decided["product_id"])
+    decided["strategy"] = np.full(n, "rules", dtype=object)
+    if profit_inputs is None or not len(profit_inputs["product_id"]):
+        return decided
+    position = {pid: i for i, pid in enumerate(inputs["product_id"].tolist())}
+    rows = np.array([position[pid] for pid in profit_inputs["product_id"].tolist()], dtype=np.int64)
+    merged = {name: inputs[name][rows] for name in ("product_id", "current_price", "unit_cost",
+              "competitor_avg", "competitors_seen", "velocity")}  # fmt: skip
+    merged.update({name: profit_inputs[name] for name in PROFIT_LOADED_COLUMNS if name != "product_id"})
+    merged["conversion"] = _reference_conversion(merged)
+    profit = decide_profit(merged, rules)
+    for name in OUTPUT_COLUMNS:
+        column = decided[name].astype(object) if decided[name].dtype != profit[name].dtype else decided[name]
+        column[rows] = profit[name]
+        decided[name] = column
+    decided["strategy"][rows] = "profit"
+    return decided
+
+
+def _reference_conversion(merged: dict[str, np.ndarray]) -> np.ndarray:
+    """The estimate's conversion at the reference price or, without one (no estimate yet), the recent
+    purchases per view moved to the reference price along the elasticity."""
+    estimated = np.asarray(merged["conversion"], dtype=float)
+    views = np.asarray(merged["views_per_hour"], dtype=float)
+    purchases = np.asarray(merged["purchases_per_hour"], dtype=float)
+    x = np.asarray(merged["current_price"], dtype=float) / np.asarray(merged["reference_price"], dtype=float)
+    b = np.asarray(merged["elasticity"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = np.where(
+            views > 0, purchases / np.where(views > 0, views, 1.0) * np.exp(-b * (x - 1)), np.nan
+        )
+    return np.where(np.isfinite(estimated), estimated, observed)
 
 
 def _sql_values(column: np.ndarray) -> list[object]:
@@ -100,7 +240,7 @@ def _sql_values(column: np.ndarray) -> list[object]:
 def write_recommendations(
     conn: psycopg.Connection, cycle_id: uuid.UUID, decided: dict[str, np.ndarray]
 ) -> None:
-    columns = [_sql_values(decided[name]) for name in OUTPUT_COLUMNS]
+    columns = [_sql_values(decided[name]) for name in WRITTEN_COLUMNS]
     with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
         for values in zip(*columns, strict=True):
             copy.write_row((cycle_id, *values))
@@ -116,8 +256,11 @@ def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | Non
     with conn.transaction():
         started = time.perf_counter()
         inputs = load_inputs(conn, rules, now)
+        profit_ids = [pid for pid, category in zip(inputs["product_id"].tolist(), inputs["category"].tolist(),
+                      strict=True) if rules.strategy_of(category) == "profit"]  # fmt: skip
+        profit_inputs = load_profit_inputs(conn, rules, now, profit_ids) if profit_ids else None
         read_done = time.perf_counter()
-        decided = decide(inputs, rules)
+        decided = decide_all(inputs, profit_inputs, rules)
         decide_done = time.perf_counter()
         priced = len(decided["product_id"])
         if priced:

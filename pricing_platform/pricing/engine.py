@@ -68,27 +68,30 @@ OUTPUT_COLUMNS = (
 )
 
 
-def _round_cents(values: np.ndarray) -> np.ndarray:
+def round_cents(values: np.ndarray) -> np.ndarray:
     # half-up on cents, with a nudge against binary representation (x.xx5 stored as x.xx4999…)
     return np.floor(values * 100 + 0.5 + 1e-9) / 100
 
 
-def _down_to_ending(values: np.ndarray, ending: float) -> np.ndarray:
+def down_to_ending(values: np.ndarray, ending: float) -> np.ndarray:
     return np.floor(values - ending + 1e-9) + ending
 
 
-def _up_to_ending(values: np.ndarray, ending: float) -> np.ndarray:
+def up_to_ending(values: np.ndarray, ending: float) -> np.ndarray:
     return np.ceil(values - ending - 1e-9) + ending
+
+
+TEXT_COLUMNS = frozenset({"product_id", "category", "estimate_source", "war_competitor"})
 
 
 def columns_from_rows(
     rows: Sequence[Sequence[object]], names: Sequence[str] = INPUT_COLUMNS
 ) -> dict[str, np.ndarray]:
-    """Input rows (in INPUT_COLUMNS order, None for SQL NULL) → typed columns."""
+    """Input rows (in `names` order, None for SQL NULL) → typed columns (text ones as objects, None kept)."""
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     columns: dict[str, np.ndarray] = {}
     for name, values in zip(names, by_column, strict=True):
-        if name == "product_id":
+        if name in TEXT_COLUMNS:
             columns[name] = np.array(values, dtype=object)
         elif name in ("competitors_seen", "competitors_below", "velocity"):
             columns[name] = np.array([v or 0 for v in values], dtype=np.int64)
@@ -112,21 +115,21 @@ def decide(inputs: Columns, rules: PricingRules) -> dict[str, np.ndarray]:
     lower = has_market & (gap > rules.lower_gap_pct) & (velocity < rules.lower_max_velocity)
     raise_ = has_market & (gap < -rules.raise_gap_pct) & (velocity >= rules.raise_min_velocity)
     moving = lower | raise_
-    target = np.where(moving, _round_cents(rules.target_factor * safe_avg), current)
+    target = np.where(moving, round_cents(rules.target_factor * safe_avg), current)
 
     step = rules.max_step_pct / 100
-    low_bound, high_bound = _round_cents(current * (1 - step)), _round_cents(current * (1 + step))
+    low_bound, high_bound = round_cents(current * (1 - step)), round_cents(current * (1 + step))
     capped = np.clip(target, low_bound, high_bound)
     hit_step = moving & (capped != target)
     price = capped
     hit_ending = np.zeros(len(price), dtype=bool)
     if rules.price_ending is not None:
-        ended = _round_cents(_down_to_ending(price, rules.price_ending))
+        ended = round_cents(down_to_ending(price, rules.price_ending))
         hit_ending = moving & (np.abs(ended - price) > 0.001)
         price = np.where(moving, ended, price)
-    floor = _round_cents(np.ceil(cost * (1 + rules.min_margin_pct / 100) * 100 - 1e-6) / 100)
+    floor = round_cents(np.ceil(cost * (1 + rules.min_margin_pct / 100) * 100 - 1e-6) / 100)
     if rules.price_ending is not None:
-        floor = _round_cents(_up_to_ending(floor, rules.price_ending))
+        floor = round_cents(up_to_ending(floor, rules.price_ending))
     hit_margin = moving & (price < floor)
     price = np.where(hit_margin, floor, price)
 
@@ -145,17 +148,19 @@ def decide(inputs: Columns, rules: PricingRules) -> dict[str, np.ndarray]:
     # When the margin floor sets the price (or blocks the move) it alone explains it; the step cap and the
     # ending it overrode do not matter.
     by_floor = hit_margin | reversed_
-    guardrail = _guardrail_labels(hit_step & ~by_floor, hit_ending & ~by_floor, by_floor)
+    guardrail = guardrail_labels(
+        {"max_step": hit_step & ~by_floor, "price_ending": hit_ending & ~by_floor, "min_margin": by_floor}
+    )
     recommendation = np.where(lower, "lower", np.where(raise_, "raise", "hold"))
     out = {
         "product_id": np.asarray(inputs["product_id"], dtype=object),
         "current_price": current,
-        "competitor_avg_price": np.where(has_market, _round_cents(safe_avg), np.nan),
+        "competitor_avg_price": np.where(has_market, round_cents(safe_avg), np.nan),
         "competitors_seen": seen,
         "price_gap_pct": np.round(gap, 2),
         "demand_velocity": velocity,
         "recommendation": recommendation,
-        "recommended_price": _round_cents(price),
+        "recommended_price": round_cents(price),
         "confidence": confidence,
         "guardrail": guardrail,
         "margin_floor": floor,
@@ -181,10 +186,15 @@ def _strength(gap: np.ndarray, moving: np.ndarray, rules: PricingRules) -> np.nd
     return np.where(moving, move_strength, hold_strength)
 
 
-def _guardrail_labels(*flags: np.ndarray) -> np.ndarray:
-    labels = np.full(len(flags[0]), "", dtype=object)
-    for name, flag in zip(GUARDRAILS, flags, strict=True):
-        labels = np.where(flag, np.where(labels == "", name, labels + "+" + name), labels)
+def guardrail_labels(flags: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per row, the guardrails whose flag is set, joined with "+" in GUARDRAILS order (None: none)."""
+    unknown = set(flags) - set(GUARDRAILS)
+    if unknown:
+        raise ValueError(f"unknown guardrails {sorted(unknown)}; known: {GUARDRAILS}")
+    labels = np.full(len(next(iter(flags.values()))), "", dtype=object)
+    for name in GUARDRAILS:
+        if name in flags:
+            labels = np.where(flags[name], np.where(labels == "", name, labels + "+" + name), labels)
     return np.where(labels == "", None, labels)
 
 

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pricing_platform.core.catalog import COMPETITORS
+from pricing_platform.core.decisions import STRATEGIES
 from pricing_platform.core.settings import SettingsSection, default_settings
 
 
 class PricingRules(SettingsSection):
     settings_prefix = "pricing_"
+    settings_renamed: ClassVar[dict[str, str]] = {
+        "prior_elasticity": "demand_prior_elasticity",
+        "prior_sd": "demand_prior_sd",
+    }
 
     lower_gap_pct: float  # lower when ours is more than this % above the competitor average…
     lower_max_velocity: int  # …and fewer than this many purchases in the last hour
@@ -19,6 +26,25 @@ class PricingRules(SettingsSection):
     min_margin_pct: float  # never below unit cost × (1 + min margin)
     max_step_pct: float  # never move more than this % in one change
     price_ending: float | None  # recommended prices end in these cents (None: any cents)
+    # Which strategy prices a category (STRATEGIES): `strategies` by category, `strategy` for the rest.
+    strategy: str
+    strategies: dict[str, str]
+    # The profit strategy (pricing/profit.py).
+    lead_time_h: float  # raise when stock would not last the replenishment lead time
+    overstock_days: float  # mark down when stock would last longer than this
+    min_gain_pct: float  # hold unless a move gains at least this % of expected profit
+    war_window_h: float  # a cut this recent that a competitor followed stops further cuts…
+    follow_tolerance_pct: float  # …"followed": their price within this % of our cut price
+    views_window_h: float  # recent views per hour, averaged over this window
+    prior_elasticity: float  # demand before any estimate exists (DEMAND_PRIOR_ELASTICITY)…
+    prior_sd: float  # …and its standard error
+
+    def strategy_of(self, category: str) -> str:
+        """The category's strategy; an unknown one is refused with the known ones named."""
+        chosen = self.strategies.get(category, self.strategy)
+        if chosen not in STRATEGIES:
+            raise ValueError(f"unknown pricing strategy {chosen!r} for {category!r}; known: {STRATEGIES}")
+        return chosen
 
     @property
     def competitors_tracked(self) -> int:

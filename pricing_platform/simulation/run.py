@@ -8,9 +8,11 @@ simulated minutes by default):
 1. the market produces the step's events to the raw topics (timestamps in simulated time, which starts
    `days` before the real clock and never passes it, so ingest's future-timestamp rule holds);
 2. a barrier waits until the workers' stored positions in PostgreSQL cover everything produced;
-3. the pricing engine runs one cycle as of the step's end (`run_cycle(..., now=...)`), with the engine's
-   recommendations applied automatically through `approve_recommendation`, the audited path an analyst's
-   approval takes (its transaction writes the outbox);
+3. every `estimate_every` (when set) the demand estimates are refreshed as of the step's end, as the
+   hourly asset does live; then the pricing engine runs one cycle as of the step's end
+   (`run_cycle(..., now=...)`), with the engine's recommendations applied automatically through
+   `approve_recommendation`, the audited path an analyst's approval takes (its transaction writes the
+   outbox);
 4. the relay publishes the changes and the storefront applies them before the next step's events.
 
 So a price set at step k is the price shoppers see from step k+1 on, exactly as in the live stack, only
@@ -47,6 +49,8 @@ from pricing_platform.db import migrate, seed
 from pricing_platform.localstack.ephemeral import BrokerProcess, PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.pricing.cycle import CycleSummary, run_cycle
+from pricing_platform.pricing.demand import DemandParams
+from pricing_platform.pricing.demand_store import refresh_estimates
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.simulators.market.shop import Market, MarketConfig
 from pricing_platform.simulators.market.truth import write_truth
@@ -124,8 +128,13 @@ class SimulatedRun:
         apply_policy: ApplyPolicy = apply_every_move,
         step: timedelta | None = None,
         workdir: Path | None = None,
+        estimate_every: timedelta | None = None,
     ) -> None:
         self.seed = seed
+        # The demand estimates, refreshed in simulated time (the live stack's asset runs hourly): None
+        # leaves them as they are (none, so a profit strategy prices from the prior).
+        self.estimate_every = estimate_every
+        self.demand = DemandParams.from_settings(settings)
         self.days = days
         self.step = step or timedelta(minutes=settings.simulation_step_minutes)
         self.rules = rules or PricingRules.from_settings(settings)
@@ -260,6 +269,8 @@ class SimulatedRun:
         events = self.market.advance(until)
         self._produce(events)
         self._barrier()
+        if self.estimate_every and (until - self.start) % self.estimate_every == timedelta(0):
+            refresh_estimates(self.conn, self.demand, until)
         cycle = run_cycle(self.conn, self.rules, now=until)
         changed = self._apply(cycle)
         self._await_storefront(changed)

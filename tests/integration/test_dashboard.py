@@ -109,6 +109,32 @@ def test_elasticity_reports_the_revenue_impact_of_the_lower_recommendations(
     assert len(app.dataframe[0].value) == 30
 
 
+def test_elasticity_shows_the_learned_estimates_with_intervals_and_evidence(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with psycopg.connect(database) as conn:
+        for scope, subject, value, source, note in (
+            ("category", "phones", -1.9, "own", "pooled over 6 of 6 products with price variation"),
+            ("product", "P001", -2.05, "shrunk", "own slope -2.20 ± 0.30, weight 0.31"),
+            ("product", "P002", -1.9, "category", "not enough price variation (0.0 % sd over 1 prices)"),
+        ):  # fmt: skip
+            conn.execute(
+                f"INSERT INTO {tables.DEMAND_ESTIMATES} (scope, subject, category, elasticity, std_error, "
+                "ci_low, ci_high, ci_level, source, views, purchases, price_points, price_sd_pct, "
+                "conversion, note, window_start, window_end) VALUES (%s, %s, 'phones', %s, 0.2, %s, %s, 0.9, "
+                "%s, 20000, 900, 5, 4.5, 0.03, %s, now() - interval '28 days', now())",
+                (scope, subject, value, value - 0.33, value + 0.33, source, note),
+            )
+    app = page("elasticity", database, monkeypatch)
+    phones = next(m for m in app.metric if m.label == "phones")
+    assert phones.value == "-1.90"
+    assert "90% interval [-2.23, -1.57]" in phones.help and "900 purchases" in phones.help
+    table = app.dataframe[0].value
+    assert list(table["subject"]) == ["phones", "P001", "P002"]
+    assert "not enough price variation" in table.set_index("subject").loc["P002", "note"]
+    assert len(app.get("plotly_chart")) >= 1
+
+
 def test_rfm_shows_segments_and_their_revenue(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     app = page("rfm", shop, monkeypatch)
     segments = app.dataframe[0].value

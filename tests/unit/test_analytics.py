@@ -168,6 +168,21 @@ def test_elasticity_setting_changes_the_simulated_quantity() -> None:
     assert p1["revenue_impact"] == pytest.approx(1000.0)
 
 
+def test_learned_elasticities_replace_the_setting_where_there_are_some() -> None:
+    # P1 learned −3 (q1 = 10 × 0.81^−3), P2 learned −0.5; P3 and P4 fall back to the setting −1.5.
+    learned = PRODUCTS.assign(
+        elasticity=[-3.0, -0.5, math.nan, math.nan], elasticity_source=["shrunk", "own", None, None]
+    )
+    table = elasticity.price_position(learned, QUANTITIES, elasticity=-1.5).set_index("product_id")
+    assert table["elasticity"].tolist() == [-3.0, -0.5, -1.5, -1.5]
+    assert table["elasticity_source"].tolist() == ["shrunk", "own", "setting", "setting"]
+    assert table.loc["P1", "simulated_quantity"] == pytest.approx(10 * 0.81**-3)
+    summary = elasticity.elasticity_summary(table.reset_index(), -1.5).set_index("recommendation")
+    # each group's elasticity is its products' weighted by quantity base; no products: the setting
+    assert summary.loc["lower", "elasticity"] == -3.0 and summary.loc["hold", "elasticity"] == -0.5
+    assert summary.loc["none", "elasticity"] == -1.5  # P3: no purchases, its own (fallback) value
+
+
 def test_elasticity_summary_splits_by_recommendation() -> None:
     position = elasticity.price_position(PRODUCTS, QUANTITIES, elasticity=-1.5)
     summary = elasticity.elasticity_summary(position, -1.5).set_index("recommendation")
