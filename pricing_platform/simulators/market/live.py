@@ -75,12 +75,17 @@ def run_live_market(
                 time.sleep(max(0.0, TICK_S - (time.monotonic() - started)))
         finally:
             status.phase = "flushing"
-            producer.flush(10)
+            try:
+                producer.flush(10)
+            except Exception as exc:  # a fatal producer error (e.g. idempotence state lost by the broker)
+                # confluent-kafka surfaces it from flush as KafkaException (or a SystemError wrapping it);
+                # what was acknowledged before it must still be recorded below.
+                log.error("the market's producer failed while flushing: %s", exc)
             deliveries.publish_metrics()
             # Recorded before the storefront's consumer closes: a close that waits on a lost broker
             # must not cost the record of what was acknowledged.
             if delivered_log is not None:
-                record_delivered(delivered_log, seed, deliveries.delivered)
+                record_delivered(delivered_log, seed, deliveries.delivered, deliveries.failed)
             storefront.close()
     if deliveries.failures:
         raise RuntimeError(
@@ -114,9 +119,17 @@ def _produce(
         sent[stream] += 1
 
 
-def record_delivered(path: Path, seed: int, delivered: dict[Stream, int]) -> None:
-    """Append this run's acknowledged events per stream (a soak adds them up across restarts)."""
+def record_delivered(
+    path: Path, seed: int, delivered: dict[Stream, int], failed: dict[Stream, int] | None = None
+) -> None:
+    """Append this run's acknowledged events per stream (a soak adds them up across restarts), and the
+    events whose delivery failed: "in doubt", since the broker may have stored one whose ack was lost."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = {"at": datetime.now(UTC).isoformat(), "seed": seed, **{s.value: n for s, n in delivered.items()}}
+    line: dict[str, object] = {
+        "at": datetime.now(UTC).isoformat(),
+        "seed": seed,
+        **{s.value: n for s, n in delivered.items()},
+        "in_doubt": {s.value: n for s, n in (failed or {}).items()},
+    }
     with path.open("a") as handle:
         handle.write(json.dumps(line) + "\n")
