@@ -120,21 +120,13 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def rss_mib(processes: list[psutil.Process]) -> float:
+def memory_mib(processes: list[psutil.Process], kind: str) -> float:
+    """`kind` "rss" or "pss" (PSS reads /proc/PID/smaps_rollup: slower, still milliseconds a tree)."""
     total = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / 2**20
-
-
-def pss_mib(processes: list[psutil.Process]) -> float:
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_full_info().pss
+            info = process.memory_full_info() if kind == "pss" else process.memory_info()
+            total += getattr(info, kind)
         except psutil.Error:
             continue
     return total / 2**20
@@ -237,8 +229,8 @@ def main(
                 # within this minute: all of its CPU time belongs to it.
                 before = last_cpu.get((name, pid), 0.0)
                 sample.cpu[name] = max(0.0, (seconds - before) / (now - minute_started) * 100)
-                sample.rss_mib[name] = rss_mib(trees[(name, pid)])
-                sample.pss_mib[name] = pss_mib(trees[(name, pid)])
+                sample.rss_mib[name] = memory_mib(trees[(name, pid)], "rss")
+                sample.pss_mib[name] = memory_mib(trees[(name, pid)], "pss")
             sample.disk_mib = disks(state)
             sample.machine_cpu, sample.load1 = psutil.cpu_percent(), os.getloadavg()[0]
             sample.pricing_tick_to_end_s = pricing_runs_finished(dagster_url, minute_started, now)
