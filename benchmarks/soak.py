@@ -54,8 +54,14 @@ class Sample:
     minute: int
     cpu: dict[str, float] = field(default_factory=dict)  # % of one core
     rss_mib: dict[str, float] = field(default_factory=dict)
+    # RSS summed over a process tree counts shared memory once per process (PostgreSQL's shared buffers once
+    # per backend that touched them); PSS splits shared pages between their processes.
+    pss_mib: dict[str, float] = field(default_factory=dict)
     disk_mib: dict[str, float] = field(default_factory=dict)
     pricing_tick_to_end_s: list[float] = field(default_factory=list)
+    # The machine is shared: how busy it was in all (% of all cores, every process) and its load average.
+    machine_cpu: float = 0.0
+    load1: float = 0.0
 
 
 def stack_env(state: Path, sessions_per_day: float) -> dict[str, str]:
@@ -88,14 +94,16 @@ def cli(env: dict[str, str], *args: str) -> None:
         raise RuntimeError(f"pricing-platform {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
-def process_trees(supervisor: Supervisor) -> dict[str, list[psutil.Process]]:
-    trees: dict[str, list[psutil.Process]] = {}
+def process_trees(supervisor: Supervisor) -> dict[tuple[str, int], list[psutil.Process]]:
+    """Each running service's process tree, keyed by (service, pid of its root process): a restarted
+    service is a new key, so its CPU is counted from its own start rather than against its predecessor's."""
+    trees: dict[tuple[str, int], list[psutil.Process]] = {}
     for info in supervisor.processes():
         if not info["pid"]:
             continue
         try:
             root = psutil.Process(info["pid"])
-            trees[info["name"]] = [root, *root.children(recursive=True)]
+            trees[(info["name"], info["pid"])] = [root, *root.children(recursive=True)]
         except psutil.Error:
             continue
     return trees
@@ -112,11 +120,13 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def rss_mib(processes: list[psutil.Process]) -> float:
+def memory_mib(processes: list[psutil.Process], kind: str) -> float:
+    """`kind` "rss" or "pss" (PSS reads /proc/PID/smaps_rollup: slower, still milliseconds a tree)."""
     total = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            info = process.memory_full_info() if kind == "pss" else process.memory_info()
+            total += getattr(info, kind)
         except psutil.Error:
             continue
     return total / 2**20
@@ -144,7 +154,7 @@ def pricing_runs_finished(database_url: str, since: float, until: float) -> list
         rows = conn.execute(
             "SELECT r.end_time, t.value FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
             "WHERE r.pipeline_name = 'pricing_engine_job' AND r.status = 'SUCCESS' AND t.key = %s "
-            "AND r.end_time >= %s AND r.end_time < %s",
+            "AND r.end_time >= %s AND r.end_time < %s ORDER BY r.end_time",
             (SCHEDULED_TAG, since, until),
         ).fetchall()
     return [end - datetime.fromisoformat(tick).astimezone(UTC).timestamp() for end, tick in rows]
@@ -196,117 +206,192 @@ def main(
     database_url, dagster_url = env["DATABASE_URL"], env["DAGSTER_DATABASE_URL"]
     supervisor = Supervisor(state)
     samples: list[Sample] = []
+    produced: dict[str, int] = {}
+    arrived: dict[str, int] = {}
+    tail: list[float] = []
+    failure: str | None = None
     print(f"soak: {minutes} min at {sessions_per_day:,.0f} sessions/day, state {state}", flush=True)
-    cli(env, "up")
+    # A SIGTERM (a stopped soak) ends like Ctrl-C: the stack goes down and what was measured is reported.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        last_cpu: dict[str, float] = {}
+        cli(env, "up")
+        last_cpu = {key: cpu_seconds(tree) for key, tree in process_trees(supervisor).items()}
         minute_started = time.time()
+        psutil.cpu_percent()  # starts the machine-wide count
         for minute in range(1, minutes + 1):
-            trees = process_trees(supervisor)
-            if not last_cpu:  # the first minute, or the first after a restart
-                last_cpu = {name: cpu_seconds(tree) for name, tree in trees.items()}
             time.sleep(max(0.0, minute_started + 60 - time.time()))
             now = time.time()
             trees = process_trees(supervisor)
-            cpu_now = {name: cpu_seconds(tree) for name, tree in trees.items()}
+            cpu_now = {key: cpu_seconds(tree) for key, tree in trees.items()}
             sample = Sample(minute)
-            for name, seconds in cpu_now.items():
-                before = last_cpu.get(name, seconds)  # a restarted service starts its own count
+            for (name, pid), seconds in cpu_now.items():
+                # A process not seen at the last sample (the broker restarted after its SIGKILL) started
+                # within this minute: all of its CPU time belongs to it.
+                before = last_cpu.get((name, pid), 0.0)
                 sample.cpu[name] = max(0.0, (seconds - before) / (now - minute_started) * 100)
-                sample.rss_mib[name] = rss_mib(trees[name])
+                sample.rss_mib[name] = memory_mib(trees[(name, pid)], "rss")
+                sample.pss_mib[name] = memory_mib(trees[(name, pid)], "pss")
             sample.disk_mib = disks(state)
+            sample.machine_cpu, sample.load1 = psutil.cpu_percent(), os.getloadavg()[0]
             sample.pricing_tick_to_end_s = pricing_runs_finished(dagster_url, minute_started, now)
             samples.append(sample)
+            save_samples(samples, out)
             last_cpu, minute_started = cpu_now, now
             top = sorted(sample.cpu.items(), key=lambda kv: -kv[1])[:4]
+            pricing = [round(r, 2) for r in sample.pricing_tick_to_end_s]
             print(f"min {minute:3d}: " + ", ".join(f"{n} {c:.0f}%" for n, c in top)
-                  + f" | pricing {sample.pricing_tick_to_end_s}", flush=True)  # fmt: skip
+                  + f" | machine {sample.machine_cpu:.0f}%, load {sample.load1:.2f} | pricing {pricing}",
+                  flush=True)  # fmt: skip
             if minute == restart_at:
                 print("down / up", flush=True)
                 cli(env, "down")
                 cli(env, "up")
-                last_cpu = {}
+                # The next minute starts when the stack is back, against the new processes' own counts.
+                last_cpu = {key: cpu_seconds(tree) for key, tree in process_trees(supervisor).items()}
+                minute_started = time.time()
             if minute == kill_broker_at:
                 pid = next(i["pid"] for i in supervisor.processes() if i["name"] == "broker")
                 os.kill(pid, signal.SIGKILL)
                 print(f"SIGKILL broker (pid {pid})", flush=True)
         # Drain: stop the market (it records what the broker acknowledged), then wait for ingest.
+        print("draining", flush=True)
         supervisor.rpc().stopProcess("pipeline:simulators")
         produced = delivered(state)
-        deadline = time.time() + 600
-        while landed(database_url) != produced and time.time() < deadline:
-            time.sleep(5)
-        arrived = landed(database_url)
-        tail = pricing_after(env, supervisor, after_minutes) if after_minutes else []
+        arrived = drain(database_url, produced)
+        print(f"delivered {produced}, landed {arrived}", flush=True)
+        if after_minutes:
+            pricing_after(env, after_minutes, tail)
+    except (Exception, KeyboardInterrupt) as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+        print(f"soak stopped early: {failure}", flush=True)
     finally:
         if not keep:
-            cli(env, "down")
-    report(samples, produced, arrived, tail, out, state)
+            try:
+                cli(env, "down")
+            except Exception as exc:  # still report what was measured
+                print(f"down failed: {exc}", flush=True)
+    report(samples, produced, arrived, tail, out, failure)
     if not keep:
         shutil.rmtree(state, ignore_errors=True)
+    if failure:
+        raise typer.Exit(1)
 
 
-def pricing_after(env: dict[str, str], supervisor: Supervisor, minutes: int) -> list[float]:
-    """Back to the demo rate for `minutes`; the last 60 scheduled pricing runs' tick → end."""
+def drain(
+    database_url: str, produced: dict[str, int], timeout_s: float = 1800, idle_s: float = 300
+) -> dict[str, int]:
+    """Wait until what landed equals what was delivered, or nothing more has landed for `idle_s` (events the
+    broker lost never land), or `timeout_s`. The durable broker's consumers were seen to stall for minutes
+    at a time with a backlog: a short idle limit would report a backlog as a loss."""
+    deadline = time.time() + timeout_s
+    arrived, changed = landed(database_url), time.time()
+    while arrived != produced and time.time() < deadline and time.time() - changed < idle_s:
+        time.sleep(15)
+        now = landed(database_url)
+        if now != arrived:
+            arrived, changed = now, time.time()
+            print(f"draining: landed {arrived} of {produced}", flush=True)
+    return arrived
+
+
+def save_samples(samples: list[Sample], out: Path) -> None:
+    """Written every minute, so a soak that is stopped or fails still leaves its samples."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "soak.json").write_text(json.dumps([s.__dict__ for s in samples]))
+
+
+def pricing_after(env: dict[str, str], minutes: int, tail: list[float]) -> None:
+    """Back to the demo rate for `minutes`, appending each scheduled pricing run's tick → end to `tail` as
+    it finishes (a stopped soak keeps those it saw)."""
     print(f"{minutes} min at the demo rate", flush=True)
     env = {**env, "MARKET_SESSIONS_PER_DAY": str(DEMO_SESSIONS_PER_DAY)}
     cli(env, "down")
     cli(env, "up")
-    time.sleep(minutes * 60)
-    end = time.time()
-    runs = pricing_runs_finished(env["DAGSTER_DATABASE_URL"], end - minutes * 60, end)
-    return runs[-60:]
+    minute_started = time.time()
+    for minute in range(1, minutes + 1):
+        time.sleep(max(0.0, minute_started + 60 - time.time()))
+        now = time.time()
+        runs = pricing_runs_finished(env["DAGSTER_DATABASE_URL"], minute_started, now)
+        tail.extend(runs)
+        minute_started = now
+        print(f"after {minute:3d}: pricing {[round(r, 2) for r in runs]}", flush=True)
 
 
 def report(
     samples: list[Sample], produced: dict[str, int], arrived: dict[str, int], tail: list[float], out: Path,
-    state: Path,
+    failure: str | None,
 ) -> None:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     services = sorted({name for s in samples for name in s.cpu})
     early = [s for s in samples if 15 < s.minute <= 30]
     late = samples[-15:]
-    lines = [
-        "| service | CPU % min 15–30 | CPU % last 15 | ratio | RSS MiB min 15–30 | RSS MiB last 15 | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+    # The comparison needs both windows, and the late one after the early one.
+    comparable = bool(early) and len(samples) >= 45
+    lines = []
+    if failure:
+        lines += [f"**partial: the soak stopped after {len(samples)} minute(s): {failure}**", ""]
+    lines += [
+        "| service | CPU % min 15–30 | CPU % last 15 | ratio | RSS MiB min 15–30 | RSS MiB last 15 | ratio "
+        "| PSS MiB min 15–30 | PSS MiB last 15 | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    passed = True
+    passed = passed_pss = True
     for name in services:
         cpu_a, cpu_b = mean([s.cpu.get(name, 0) for s in early]), mean([s.cpu.get(name, 0) for s in late])
         rss_a = mean([s.rss_mib.get(name, 0) for s in early])
         rss_b = mean([s.rss_mib.get(name, 0) for s in late])
         cpu_r = cpu_b / cpu_a if cpu_a > 0.5 else 1.0  # a service near idle has no meaningful ratio
         rss_r = rss_b / rss_a if rss_a else 1.0
-        ok = cpu_r <= 1.1 and rss_r <= 1.1
-        passed &= ok
-        lines.append(f"| {name} | {cpu_a:.1f} | {cpu_b:.1f} | {cpu_r:.2f} | {rss_a:.0f} | {rss_b:.0f} | "
-                     f"{rss_r:.2f}{'' if ok else ' ✗'} |")  # fmt: skip
+        pss_a = mean([s.pss_mib.get(name, 0) for s in early])
+        pss_b = mean([s.pss_mib.get(name, 0) for s in late])
+        pss_r = pss_b / pss_a if pss_a else 1.0
+        passed &= cpu_r <= 1.1 and rss_r <= 1.1
+        passed_pss &= cpu_r <= 1.1 and pss_r <= 1.1
+        mark = {True: "", False: " ✗"}
+        lines.append(f"| {name} | {cpu_a:.1f} | {cpu_b:.1f} | {cpu_r:.2f}{mark[cpu_r <= 1.1]} | "
+                     f"{rss_a:.0f} | {rss_b:.0f} | {rss_r:.2f}{mark[rss_r <= 1.1]} | "
+                     f"{pss_a:.0f} | {pss_b:.0f} | {pss_r:.2f}{mark[pss_r <= 1.1]} |")  # fmt: skip
     runs = [r for s in late for r in s.pricing_tick_to_end_s]
     lines += ["", "| stream | delivered (acknowledged) | landed + dead letters |", "| --- | --- | --- |"]
     for stream in ("clickstream", "inventory", "competitor"):
         lines.append(f"| {stream} | {produced.get(stream, 0):,} | {arrived.get(stream, 0):,} |")
-    equal = produced == arrived
     total = sum(produced.values())
-    disk = samples[-1].disk_mib if samples else {}
+    first, disk = (samples[0].disk_mib, samples[-1].disk_mib) if samples else ({}, {})
     lines += [
         "",
-        f"events delivered in all: {total:,}; equal per stream: {equal}",
-        f"resources flat (last 15 min ≤ 1.1× minutes 15–30): {passed}",
-        f"pricing runs during the last 15 min, tick → end: median {statistics.median(runs):.2f} s"
+        f"events delivered in all: {total:,}; equal per stream: {produced == arrived}"
+        if produced
+        else "delivered vs landed: not measured (the soak stopped before draining)",
+        f"resources flat (last 15 min ≤ 1.1× minutes 15–30), CPU and RSS: {passed}; CPU and PSS: {passed_pss}"
+        if comparable
+        else f"resources flat: not measured ({len(samples)} minutes sampled, 45 needed)",
+        f"pricing runs during the last 15 min, tick → end: median {statistics.median(runs):.2f} s, "
+        f"max {max(runs):.2f} s ({len(runs)} runs)"
         if runs
         else "no pricing runs in the last 15 minutes",
         "disk at the end (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in disk.items()),
+        "disk growth from minute 1 (MiB): "
+        + ", ".join(f"{k} {v - first.get(k, 0):+.0f}" for k, v in disk.items()),
     ]
     if tail:
-        ordered = sorted(tail)
-        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-        lines.append(f"after the soak, at the demo rate, last {len(tail)} scheduled pricing runs: tick → end "
-                     f"median {statistics.median(tail):.2f} s, p95 {p95:.2f} s")  # fmt: skip
+        last = tail[-60:]
+        ordered = sorted(last)
+        median, p95 = statistics.median(last), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        lines.append(
+            f"after the soak, at the demo rate, last {len(last)} scheduled pricing runs: tick → end "
+            f"median {median:.2f} s, p95 {p95:.2f} s (pass: median < 6 s and p95 < 12 s: "
+            f"{median < 6 and p95 < 12})"
+        )
+    if samples:
+        busy, load = mean([s.machine_cpu for s in samples]), mean([s.load1 for s in samples])
+        lines.append(f"machine: {os.cpu_count()} cores shared with other work; whole machine {busy:.0f} % "
+                     f"busy on average (all processes), mean 1-min load average {load:.2f}")  # fmt: skip
     text = "\n".join(lines)
     (out / "soak.md").write_text(text + "\n")
-    (out / "soak.json").write_text(json.dumps([s.__dict__ for s in samples]))
-    chart(samples, services, out / "soak.png")
-    print(text)
+    save_samples(samples, out)
+    if samples:
+        chart(samples, services, out / "soak.png")
+    print(text, flush=True)
 
 
 def chart(samples: list[Sample], services: list[str], path: Path) -> None:
