@@ -402,6 +402,9 @@ def chart(samples: list[Sample], services: list[str], path: Path) -> None:
 
     minutes = [s.minute for s in samples]
     fig, axes = plt.subplots(4, 1, figsize=(11, 13), sharex=True)
+    # More services than the default cycle's ten colours: one colour each, or two lines look like one.
+    for axis in axes[:3]:
+        axis.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for name in services:
         axes[0].plot(minutes, [s.cpu.get(name, 0) for s in samples], label=name)
         axes[1].plot(minutes, [s.rss_mib.get(name, 0) for s in samples], label=name)
