@@ -70,10 +70,19 @@ _BACKLOG_SQL = sql.SQL(
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM {outbox} "
     "WHERE published_at IS NULL"
 ).format(outbox=sql.Identifier(tables.PRICE_CHANGE_OUTBOX))
+# A product with a change still unpublished is left out: its snapshot would overtake the change messages
+# (the storefront would jump to the newest version and drop the ones between as outdated).
 _SNAPSHOT_SQL = sql.SQL(
-    "SELECT product_id, current_price, price_version, now() FROM {products} "
-    "WHERE abs(hashtext(product_id)) %% {lanes} = ANY(%s) ORDER BY product_id"
-).format(products=sql.Identifier(tables.PRODUCTS), lanes=sql.Literal(LANES))
+    "SELECT p.product_id, p.current_price, p.price_version, now() FROM {products} p "
+    "WHERE abs(hashtext(p.product_id)) %% {lanes} = ANY(%s) "
+    "  AND NOT EXISTS (SELECT 1 FROM {outbox} o "
+    "                  WHERE o.product_id = p.product_id AND o.published_at IS NULL) "
+    "ORDER BY p.product_id"
+).format(
+    products=sql.Identifier(tables.PRODUCTS),
+    outbox=sql.Identifier(tables.PRICE_CHANGE_OUTBOX),
+    lanes=sql.Literal(LANES),
+)
 _HEARTBEAT_SQL = sql.SQL(
     "INSERT INTO {relays} (relay_id, seen_at) VALUES (%s, now()) "
     "ON CONFLICT (relay_id) DO UPDATE SET seen_at = now()"
