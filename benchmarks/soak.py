@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +39,9 @@ import psycopg
 import typer
 
 from pricing_platform.localstack.ephemeral import free_port, server_root
+from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
+from pricing_platform.simulators.market.live import read_delivered
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_SESSIONS_PER_DAY = 40_000  # MARKET_SESSIONS_PER_DAY's default: the demo rate
@@ -161,12 +162,7 @@ def pricing_runs_finished(database_url: str, since: float, until: float) -> list
 
 
 def delivered(state: Path) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for line in (state / "simulators" / "delivered.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        for stream in ("clickstream", "inventory", "competitor"):
-            totals[stream] += record[stream]
-    return dict(totals)
+    return read_delivered(delivered_log(state))
 
 
 def landed(database_url: str) -> dict[str, int]:

@@ -87,6 +87,11 @@ def local_postgres(settings: Settings) -> LocalPostgres:
     return LocalPostgres(settings.local_state_dir / "postgres", url.port or 5432, url.hostname or "127.0.0.1")
 
 
+def delivered_log(state_dir: Path) -> Path:
+    """Where the local market appends, per run, what the broker acknowledged (`read_delivered` sums it)."""
+    return state_dir / "simulators" / "delivered.jsonl"
+
+
 def market_seed(settings: Settings) -> int:
     """The local market's seed, drawn once and kept in the state directory: a restarted market is the same
     market (its true elasticities and competitor positions), so what the platform learned stays true."""
@@ -183,7 +188,7 @@ def programs(settings: Settings) -> list[Program]:
                 "--metrics-port",
                 str(settings.simulator_metrics_port),
                 "--delivered-log",
-                str(settings.local_state_dir / "simulators" / "delivered.jsonl"),
+                str(delivered_log(settings.local_state_dir)),
             ),
             PIPELINE,
             directory=PROJECT_ROOT,

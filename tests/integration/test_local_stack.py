@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
+from pricing_platform.simulators.market.live import read_delivered
 from tests.support.monitoring import prometheus_api
 from tests.support.servers import free_port, server_root
 from tests.support.workers import PROJECT_ROOT, wait_until
@@ -54,15 +55,7 @@ def _processes_of(state_dir: str) -> list[str]:
 
 
 def _delivered(state_dir: Path, key: str | None = None) -> dict[str, int]:
-    """What the market's runs appended to their delivered log (one line per run, summed): the events
-    acknowledged, or with `key="in_doubt"` those whose delivery failed (the broker may hold some)."""
-    totals = {"clickstream": 0, "inventory": 0, "competitor": 0}
-    for line in (state_dir / "simulators" / "delivered.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        counts = record.get(key, {}) if key else record
-        for stream in totals:
-            totals[stream] += counts.get(stream, 0)
-    return totals
+    return read_delivered(delivered_log(state_dir), key)
 
 
 def _landed(database_url: str) -> dict[str, int]:

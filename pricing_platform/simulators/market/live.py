@@ -133,3 +133,15 @@ def record_delivered(
     }
     with path.open("a") as handle:
         handle.write(json.dumps(line) + "\n")
+
+
+def read_delivered(path: Path, key: str | None = None) -> dict[str, int]:
+    """The runs' records summed per stream: events acknowledged, or with `key="in_doubt"` those whose
+    delivery failed (the broker may hold some)."""
+    totals = {stream.value: 0 for stream in Stream}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        counts = record.get(key, {}) if key else record
+        for stream in totals:
+            totals[stream] += counts.get(stream, 0)
+    return totals
