@@ -24,6 +24,8 @@ class Category(StrEnum):
     ACCESSORIES = "accessories"
 
 
+CATEGORY_NAMES: Final = tuple(c.value for c in Category)
+
 COST_RATIO: Final[dict[Category, Decimal]] = {
     Category.PHONES: Decimal("0.80"),
     Category.LAPTOPS: Decimal("0.85"),

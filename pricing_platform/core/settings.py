@@ -19,10 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, ValidationInfo, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pricing_platform.core import roles
-from pricing_platform.core.catalog import Category
+from pricing_platform.core.catalog import CATEGORY_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CATEGORY_NAMES: Final = tuple(c.value for c in Category)
 M = TypeVar("M", bound=BaseModel)
 # The settings naming a dashboard role's URL, and the role each must connect as.
 _ROLE_OF_URL: Final = {

@@ -39,6 +39,9 @@ ANALYTICS_DEMAND_HEATMAP: Final = "analytics_demand_heatmap"
 ANALYTICS_DEMAND_FORECAST: Final = "analytics_demand_forecast"
 ANALYTICS_STOCKOUT_RISK: Final = "analytics_stockout_risk"
 DEMAND_ESTIMATES: Final = "demand_estimates"
+CATEGORY_POLICIES: Final = "category_policies"
+POLICY_CHANGES: Final = "policy_changes"
+PRICING_CYCLE_INPUTS: Final = "pricing_cycle_inputs"
 
 ALL: Final = (
     PRODUCTS,
@@ -72,6 +75,9 @@ ALL: Final = (
     ANALYTICS_DEMAND_FORECAST,
     ANALYTICS_STOCKOUT_RISK,
     DEMAND_ESTIMATES,
+    CATEGORY_POLICIES,
+    POLICY_CHANGES,
+    PRICING_CYCLE_INPUTS,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

@@ -7,22 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import psycopg
-
-from pricing_platform.dashboard.errors import first_line
-
-# `approve_recommendation` raises its refusals in SQLSTATE class PA (migration 0006): things the analyst
-# can act on, as opposed to the database being unreachable or failing.
-_REFUSAL_CLASS = "PA"
-# An approval waits at most this long for a product another approval holds, then says so.
-_OPTIONS = "-c lock_timeout=5000 -c statement_timeout=10000"
+from pricing_platform.dashboard.definer import Failed, Refused, call
 
 
-class ApprovalRefused(Exception):
+class ApprovalRefused(Refused):
     """The database refused the approval; the message says why and what to do."""
 
 
-class ApprovalFailed(Exception):
+class ApprovalFailed(Failed):
     """The approval could not be made (database unreachable or failing); nothing changed."""
 
 
@@ -37,15 +29,15 @@ class PriceChange:
 
 def approve(conninfo: str, recommendation_id: int, approved_by: str, note: str | None = None) -> PriceChange:
     try:
-        with psycopg.connect(conninfo, connect_timeout=5, options=_OPTIONS) as conn:
-            row = conn.execute(
-                "SELECT product_id, old_price, new_price, approved_by, approved_at "
-                "FROM approve_recommendation(%s, %s, %s)",
-                (recommendation_id, approved_by, note or None),
-            ).fetchone()
-    except psycopg.Error as exc:
-        if exc.sqlstate and exc.sqlstate.startswith(_REFUSAL_CLASS):
-            raise ApprovalRefused(exc.diag.message_primary or str(exc)) from exc
-        raise ApprovalFailed(f"the approval was not made, nothing changed: {first_line(exc)}") from exc
-    assert row is not None  # the function returns its audit row or raises
-    return PriceChange(*row)
+        rows = call(
+            conninfo,
+            "SELECT product_id, old_price, new_price, approved_by, approved_at "
+            "FROM approve_recommendation(%s, %s, %s)",
+            (recommendation_id, approved_by, note or None),
+            "the approval",
+        )
+    except Refused as exc:
+        raise ApprovalRefused(str(exc)) from exc
+    except Failed as exc:
+        raise ApprovalFailed(str(exc)) from exc
+    return PriceChange(*rows[0])  # the function returns its audit row or raises

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from pricing_platform.core import tables
 from pricing_platform.core.catalog import Stream
+from pricing_platform.pricing import cycle_inputs, policy
 
 Query = Callable[..., pd.DataFrame]
 QUERIES: dict[str, Query] = {}
@@ -177,6 +178,45 @@ def price_changes(conn: psycopg.Connection, limit: int = 100) -> pd.DataFrame:
             "FROM {changes} c JOIN {products} p USING (product_id) ORDER BY c.approved_at DESC LIMIT "
             "%(limit)s"
         ).format(changes=_t(tables.PRICE_CHANGES), products=_t(tables.PRODUCTS)),
+        {"limit": limit},
+    )
+
+
+# --- pricing policy ------------------------------------------------------------------------------------
+
+
+@query
+def category_policies(conn: psycopg.Connection) -> pd.DataFrame:
+    """Each category's stored overrides (one column per setting; empty: the environment's default)."""
+    return _frame(conn, policy.LOAD_SQL)
+
+
+@query
+def latest_cycle_inputs(conn: psycopg.Connection) -> pd.DataFrame:
+    """What the newest pricing cycle decided from (one row: cycle id, instant, the stored document)."""
+    return _frame(conn, cycle_inputs.LATEST_SQL)
+
+
+@query
+def price_bounds(conn: psycopg.Connection) -> pd.DataFrame:
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT product_id, product_name, category, current_price::float8 AS price_now, "
+            "min_price::float8 AS min_price, max_price::float8 AS max_price FROM {} ORDER BY product_id"
+        ).format(_t(tables.PRODUCTS)),
+    )
+
+
+@query
+def policy_changes(conn: psycopg.Connection, limit: int = 100) -> pd.DataFrame:
+    """The audit trail of policy edits (categories and price bounds), newest first."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT changed_at, changed_by, scope, subject, setting, old_value::text AS old_value, "
+            "new_value::text AS new_value, note FROM {} ORDER BY policy_change_id DESC LIMIT %(limit)s"
+        ).format(_t(tables.POLICY_CHANGES)),
         {"limit": limit},
     )
 

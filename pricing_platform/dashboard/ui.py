@@ -77,6 +77,21 @@ def has_rows(frame: pd.DataFrame | None, what: str, hint: str) -> bool:
     return True
 
 
+def analyst(key: str = "analyst") -> str | None:
+    """Who makes a change: the identity a trusted proxy puts in DASHBOARD_IDENTITY_HEADER, or (without
+    one) the name the analyst types, which the audit trail then records as self-declared."""
+    identity_header = settings().dashboard_identity_header
+    if identity_header:
+        identity = st.context.headers.get(identity_header)
+        if not identity:
+            st.warning(f"Changes need your identity in the `{identity_header}` header, which the proxy sets.")
+        else:
+            st.caption(f"Acting as **{identity}** (from `{identity_header}`)")
+        return identity
+    name = st.text_input("Your name (recorded in the audit trail)", key=key)
+    return name.strip() or None
+
+
 def header(title: str, caption: str) -> None:
     st.title(title)
     st.caption(caption)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,7 +14,9 @@ import psycopg
 from psycopg import sql
 
 from pricing_platform.core import tables
+from pricing_platform.pricing import cycle_inputs
 from pricing_platform.pricing.engine import INPUT_COLUMNS, OUTPUT_COLUMNS, columns_from_rows, decide, row
+from pricing_platform.pricing.policy import load_overrides, rules_by_category
 from pricing_platform.pricing.profit import decide_profit
 from pricing_platform.pricing.rules import PricingRules
 
@@ -189,29 +192,50 @@ def load_profit_inputs(
         return columns_from_rows(cur.fetchall(), PROFIT_LOADED_COLUMNS)
 
 
-def decide_all(
-    inputs: dict[str, np.ndarray], profit_inputs: dict[str, np.ndarray] | None, rules: PricingRules
+def demand_columns(
+    inputs: dict[str, np.ndarray], profit_inputs: dict[str, np.ndarray], rows: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Every product by its category's strategy: `rules` (engine.decide) for all, then the profit
-    strategy's decisions for the products of profit categories in their place."""
-    decided = decide(inputs, rules)
-    n = len(decided["product_id"])
-    decided["strategy"] = np.full(n, "rules", dtype=object)
-    if profit_inputs is None or not len(profit_inputs["product_id"]):
-        return decided
-    position = {pid: i for i, pid in enumerate(inputs["product_id"].tolist())}
-    rows = np.array([position[pid] for pid in profit_inputs["product_id"].tolist()], dtype=np.int64)
+    """The profit strategy's input columns for `rows` of `inputs` (every product has profit inputs)."""
+    position = {pid: i for i, pid in enumerate(profit_inputs["product_id"].tolist())}
+    ids = inputs["product_id"][rows].tolist()
+    missing = [pid for pid in ids if pid not in position]
+    if missing:
+        raise ValueError(f"no profit-strategy inputs for {missing[:5]} ({len(missing)} products)")
+    at = np.array([position[pid] for pid in ids], dtype=np.int64)
     merged = {name: inputs[name][rows] for name in ("product_id", "current_price", "unit_cost",
               "competitor_avg", "competitors_seen", "velocity")}  # fmt: skip
-    merged.update({name: profit_inputs[name] for name in PROFIT_LOADED_COLUMNS if name != "product_id"})
+    merged.update({name: profit_inputs[name][at] for name in PROFIT_LOADED_COLUMNS if name != "product_id"})
     merged["conversion"] = _reference_conversion(merged)
-    profit = decide_profit(merged, rules)
-    for name in OUTPUT_COLUMNS:
-        column = decided[name].astype(object) if decided[name].dtype != profit[name].dtype else decided[name]
-        column[rows] = profit[name]
-        decided[name] = column
-    decided["strategy"][rows] = "profit"
-    return decided
+    return merged
+
+
+def decide_all(
+    inputs: dict[str, np.ndarray],
+    profit_inputs: dict[str, np.ndarray] | None,
+    rules_of: Callable[[str], PricingRules],
+) -> dict[str, np.ndarray]:
+    """Every product by its category's rules and strategy (`rules_of(category)`): `rules` is
+    engine.decide, `profit` is profit.decide_profit; the rows come back in the order of `inputs`."""
+    categories = inputs["category"]
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    for category in sorted(set(categories.tolist())):
+        rows = np.flatnonzero(categories == category)
+        rules = rules_of(category)
+        strategy = rules.strategy_of(category)
+        if strategy == "profit":
+            if profit_inputs is None:
+                raise ValueError(f"{category!r} is priced by the profit strategy; its inputs were not loaded")
+            decided = decide_profit(demand_columns(inputs, profit_inputs, rows), rules)
+        else:
+            decided = decide({name: inputs[name][rows] for name in INPUT_COLUMNS}, rules)
+        decided["strategy"] = np.full(len(rows), strategy, dtype=object)
+        parts.append((rows, decided))
+    if not parts:
+        empty = decide({name: inputs[name] for name in INPUT_COLUMNS}, rules_of(""))
+        empty["strategy"] = np.array([], dtype=object)
+        return {name: empty[name] for name in WRITTEN_COLUMNS}
+    order = np.argsort(np.concatenate([rows for rows, _ in parts]), kind="stable")
+    return {name: np.concatenate([decided[name] for _, decided in parts])[order] for name in WRITTEN_COLUMNS}
 
 
 def _reference_conversion(merged: dict[str, np.ndarray]) -> np.ndarray:
@@ -249,22 +273,27 @@ def write_recommendations(
 def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | None = None) -> CycleSummary:
     """Read, decide and append one cycle in a single transaction (readers never see half a cycle).
 
+    `rules` are the environment's; each category's stored policy overrides them (pricing/policy.py). The
+    profit strategy's inputs are read for every product, whatever its strategy, and stored with the
+    cycle's other inputs, so a preview of another strategy works from what this cycle saw.
     `now` is the instant the cycle prices at (the last hour's purchases, the prices' ages): the real
     clock by default, a simulated one in simulated-time runs."""
     cycle_id = uuid.uuid4()
     now = now or datetime.now(UTC)
     with conn.transaction():
         started = time.perf_counter()
+        overrides = load_overrides(conn)
         inputs = load_inputs(conn, rules, now)
-        profit_ids = [pid for pid, category in zip(inputs["product_id"].tolist(), inputs["category"].tolist(),
-                      strict=True) if rules.strategy_of(category) == "profit"]  # fmt: skip
-        profit_inputs = load_profit_inputs(conn, rules, now, profit_ids) if profit_ids else None
+        ids = inputs["product_id"].tolist()
+        profit_inputs = load_profit_inputs(conn, rules, now, ids)
         read_done = time.perf_counter()
-        decided = decide_all(inputs, profit_inputs, rules)
+        decided = decide_all(inputs, profit_inputs, rules_by_category(rules, overrides))
         decide_done = time.perf_counter()
         priced = len(decided["product_id"])
         if priced:
             write_recommendations(conn, cycle_id, decided)
+            document = cycle_inputs.to_json(rules, overrides, inputs, profit_inputs)
+            cycle_inputs.save(conn, cycle_id, now, document)
         write_done = time.perf_counter()
     guardrails: Counter[str] = Counter()
     for label in decided["guardrail"].tolist():

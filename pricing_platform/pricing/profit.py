@@ -68,6 +68,21 @@ def _price_for_units(
     return reference * (1 + np.log(units / q_ref) / b)
 
 
+def predict(inputs: Columns, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected units and gross profit per hour at `prices` under the demand model above (0 where demand
+    is unknown or does not fall with price, as the strategy treats it)."""
+    b = np.asarray(inputs["elasticity"], dtype=float)
+    conversion = np.asarray(inputs["conversion"], dtype=float)
+    views = np.asarray(inputs["views_per_hour"], dtype=float)
+    reference = np.asarray(inputs["reference_price"], dtype=float)
+    cost = np.asarray(inputs["unit_cost"], dtype=float)
+    falls = b < 0
+    q_ref = np.where(np.isfinite(conversion) & (conversion > 0), views * conversion, 0.0)
+    known = falls & (q_ref > 0)
+    units = _units(np.where(known, q_ref, 1.0), np.where(falls, b, -1.0), prices, reference) * known
+    return units, (prices - cost) * units
+
+
 def decide_profit(inputs: Columns, rules: PricingRules) -> dict[str, np.ndarray]:
     """One recommendation per row: the columns of `engine.OUTPUT_COLUMNS` plus the predicted units and
     profit per hour at the current and the recommended price."""

@@ -21,7 +21,9 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.integration
 
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pricing_platform" / "dashboard" / "views"
-PAGES = ("overview", "pricing", "inventory", "competitors", "funnel", "elasticity", "rfm", "forecast")
+PAGES = (
+    "overview", "pricing", "policy", "inventory", "competitors", "funnel", "elasticity", "rfm", "forecast",
+)  # fmt: skip
 
 
 def page(name: str, conninfo: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -152,6 +154,27 @@ def test_forecast_shows_six_hours_ahead_per_category(shop: str, monkeypatch: pyt
     assert list(ahead.columns) == [1, 2, 3, 4, 5, 6]
     assert len(ahead) == 5
     assert app.selectbox(key="forecast_category").options
+
+
+def test_policy_previews_an_edit_on_the_latest_cycle_without_saving_it(
+    shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = page("policy", shop, monkeypatch)
+    assert "Policy per category" in texts(app)
+    app.selectbox(key="policy_category").set_value("phones")
+    app.run()
+    app.radio[0].set_value("profit")
+    next(b for b in app.button if b.label == "Preview").click()
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    labels = {m.label: m.value for m in app.metric}
+    changed, of = labels["Recommendations that change"].split(" of ")
+    with psycopg.connect(shop) as conn:
+        phones = conn.execute("SELECT count(*) FROM products WHERE category = 'phones'").fetchone()
+        stored = conn.execute("SELECT count(*) FROM category_policies").fetchone()
+    assert phones is not None and int(of) == phones[0] and int(changed) >= 0
+    assert "Predicted gross profit per hour" in labels
+    assert stored == (0,)  # a preview saves nothing
 
 
 # --- empty database, database down ----------------------------------------------------------------------

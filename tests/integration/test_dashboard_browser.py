@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from pricing_platform.core.catalog import Stream
+from pricing_platform.core.catalog import CATEGORY_NAMES, Stream
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.ephemeral import wait_port
 from pricing_platform.resources.dbt import DbtResource
@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 PAGES = {
     "": ("Overview", "Revenue today (UTC)"),
     "pricing": ("Pricing", "Approve a recommendation"),
+    "policy": ("Pricing policy", "Policy per category"),
     "inventory": ("Inventory", "Stock per product × warehouse"),
     "competitors": ("Competitors", "Who undercuts most"),
     "funnel": ("Funnel", "Sessions by stage and category, last 7 days"),
@@ -132,6 +133,45 @@ def test_an_analyst_approves_a_price_in_chromium(
             (product_id,),
         ).fetchall()
     assert audit == [("Ada Analyst", True)]
+
+
+def test_an_analyst_previews_and_saves_a_category_policy_in_chromium(
+    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
+) -> None:
+    """Edit a threshold, preview it on the latest cycle, save it under a name: the policy row and its audit
+    row are in the database; a value out of range is refused on screen with the reason."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+    page.goto(f"{dashboard}/policy")
+    expect(page.get_by_role("heading", name="Edit a category")).to_be_visible(timeout=60_000)
+    category = CATEGORY_NAMES[0]  # the page opens on the first
+    step = page.get_by_role("spinbutton", name="max_step_pct", exact=True)
+    try:
+        step.fill("5.00")
+        page.get_by_role("button", name="Preview").click()
+        expect(page.get_by_text("Recommendations that change")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(f"What-if for {category}")).to_be_visible()
+        page.screenshot(path=str(artifacts_dir / "screenshots" / "policy-preview.png"), full_page=True)
+        page.get_by_label("Your name (recorded in the audit trail)").first.fill("Ada Analyst")
+        page.get_by_role("button", name="Save policy").click()
+        expect(
+            page.get_by_text(f"Saved by Ada Analyst for {category}: max_step_pct 10 (default) → 5")
+        ).to_be_visible(timeout=30_000)
+        with psycopg.connect(shop) as conn:
+            assert conn.execute(
+                "SELECT max_step_pct FROM category_policies WHERE category = %s", (category,)
+            ).fetchone() == (5.0,)
+            assert conn.execute(
+                "SELECT setting, old_value, new_value, changed_by FROM policy_changes WHERE subject = %s",
+                (category,),
+            ).fetchall() == [("max_step_pct", None, 5, "Ada Analyst")]
+        page.get_by_role("spinbutton", name="max_step_pct", exact=True).fill("80.00")
+        page.get_by_label("Your name (recorded in the audit trail)").first.fill("Ada Analyst")
+        page.get_by_role("button", name="Save policy").click()
+        expect(page.get_by_text("max_step_pct must be above 0 and at most 50")).to_be_visible(timeout=30_000)
+    finally:
+        with psycopg.connect(shop) as conn:  # the shop is shared: leave it as it was
+            conn.execute("DELETE FROM category_policies")
+            conn.execute("DELETE FROM policy_changes")
 
 
 # --- the closed loop, from the analyst's click to the shop ------------------------------------------------

@@ -36,21 +36,6 @@ def _approve(recommendation_id: int, label: str, analyst: str, note: str) -> Non
     )
 
 
-def _analyst() -> str | None:
-    """Who approves: the identity a trusted proxy puts in DASHBOARD_IDENTITY_HEADER, or (without one) the
-    name the analyst types, which the audit trail then records as self-declared."""
-    header = ui.settings().dashboard_identity_header
-    if header:
-        identity = st.context.headers.get(header)
-        if not identity:
-            st.warning(f"Approvals need your identity in the `{header}` header, which the proxy sets.")
-        else:
-            st.caption(f"Approving as **{identity}** (from `{header}`)")
-        return identity
-    name = st.text_input("Your name (recorded in the audit trail)", key="analyst")
-    return name.strip() or None
-
-
 @st.fragment(run_every=ui.refresh_interval())
 def recommendations_table() -> None:
     latest = ui.load("latest_recommendations")
@@ -95,7 +80,7 @@ if recommendations is not None and not recommendations.empty:
             format_func=labels.__getitem__,
             key="approve_choice",
         )
-        analyst = _analyst()
+        analyst = ui.analyst()
         note = st.text_input("Note (optional)", key="approve_note")
         st.button(
             "Approve price change",
