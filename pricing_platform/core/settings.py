@@ -15,7 +15,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PostgresDsn, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PostgresDsn,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pricing_platform.core import roles
@@ -112,6 +120,19 @@ class Settings(BaseSettings):
     )
     pricing_views_window_h: float = Field(
         24.0, gt=0, description="profit: recent views per hour are averaged over this window"
+    )
+    pricing_auto_apply_band_pct: float = Field(
+        0.0,
+        ge=0,
+        le=50,
+        description="apply a checked raise/lower automatically when it moves the price by "
+        "at most this %; 0: never (a category's policy may set its own)",
+    )
+    pricing_auto_apply_min_confidence: float = Field(
+        0.8, ge=0, le=1, description="...and its confidence is at least this"
+    )
+    pricing_max_changes_per_day: int = Field(
+        4, ge=0, description="...and the product's price changed fewer times than this in the last 24 h"
     )
 
     # --- outbound price feed (relays of the outbox to pricing.price_changes) ----------------------------
@@ -304,6 +325,15 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown categories {unknown}; the catalog's are {list(CATEGORY_NAMES)}")
         return strategies
+
+    @model_validator(mode="after")
+    def _auto_apply_within_the_step(self) -> Self:
+        if self.pricing_auto_apply_band_pct > self.pricing_max_step_pct:
+            raise ValueError(
+                f"PRICING_AUTO_APPLY_BAND_PCT {self.pricing_auto_apply_band_pct:g} is above "
+                f"PRICING_MAX_STEP_PCT {self.pricing_max_step_pct:g}; set it to at most the step"
+            )
+        return self
 
     @field_validator(*_ROLE_OF_URL)
     @classmethod

@@ -42,6 +42,10 @@ DEMAND_ESTIMATES: Final = "demand_estimates"
 CATEGORY_POLICIES: Final = "category_policies"
 POLICY_CHANGES: Final = "policy_changes"
 PRICING_CYCLE_INPUTS: Final = "pricing_cycle_inputs"
+PRICING_CONTROLS: Final = "pricing_controls"
+AUTO_APPLY_OUTCOMES: Final = "auto_apply_outcomes"
+RECOMMENDATION_REVIEWS: Final = "recommendation_reviews"
+REVIEW_QUEUE: Final = "review_queue"
 
 ALL: Final = (
     PRODUCTS,
@@ -78,6 +82,10 @@ ALL: Final = (
     CATEGORY_POLICIES,
     POLICY_CHANGES,
     PRICING_CYCLE_INPUTS,
+    PRICING_CONTROLS,
+    AUTO_APPLY_OUTCOMES,
+    RECOMMENDATION_REVIEWS,
+    REVIEW_QUEUE,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

@@ -70,3 +70,45 @@ def set_price_bounds(
         (product_id, min_price, max_price, changed_by, note or None),
         conninfo,
     )
+
+
+def set_auto_apply(
+    conninfo: str, enabled: bool, changed_by: str, note: str | None = None
+) -> list[PolicyChange]:
+    """The global kill switch of automatic application; returns the change (none when already so)."""
+    return _changes(
+        "SELECT subject, setting, old_value, new_value, changed_by, changed_at "
+        "FROM set_auto_apply(%s, %s, %s)",
+        (enabled, changed_by, note or None),
+        conninfo,
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    product_id: str
+    decision: str
+    snoozed_until: datetime | None
+
+
+def review_recommendation(
+    conninfo: str,
+    recommendation_id: int,
+    decision: str,
+    reviewed_by: str,
+    note: str | None = None,
+    snooze_hours: float | None = None,
+) -> Review:
+    """Reject a recommendation (with a note) or snooze its product for some hours."""
+    try:
+        rows = call(
+            conninfo,
+            "SELECT product_id, decision, snoozed_until FROM review_recommendation(%s, %s, %s, %s, %s)",
+            (recommendation_id, decision, reviewed_by, note or None, snooze_hours),
+            "the review",
+        )
+    except Refused as exc:
+        raise PolicyRefused(str(exc)) from exc
+    except Failed as exc:
+        raise PolicyFailed(str(exc)) from exc
+    return Review(*rows[0])

@@ -198,6 +198,32 @@ def latest_cycle_inputs(conn: psycopg.Connection) -> pd.DataFrame:
 
 
 @query
+def review_queue(conn: psycopg.Connection) -> pd.DataFrame:
+    """Each product's latest raise/lower that waits for an analyst, with why it was not applied
+    automatically (empty until its cycle's checks have run)."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT q.recommendation_id, q.product_id, p.product_name, p.category, q.recommendation, "
+            "q.current_price::float8 AS priced_from, q.recommended_price::float8 AS recommended_price, "
+            "q.confidence::float8 AS confidence, q.auto_apply_outcome, "
+            "coalesce(q.auto_apply_detail, 'its cycle is not checked yet') AS auto_apply_detail, q.reason, "
+            "q.created_at FROM {queue} q JOIN {products} p USING (product_id) ORDER BY q.product_id"
+        ).format(queue=_t(tables.REVIEW_QUEUE), products=_t(tables.PRODUCTS)),
+    )
+
+
+@query
+def pricing_controls(conn: psycopg.Connection) -> pd.DataFrame:
+    return _frame(
+        conn,
+        sql.SQL("SELECT auto_apply_enabled, updated_by, updated_at FROM {}").format(
+            _t(tables.PRICING_CONTROLS)
+        ),
+    )
+
+
+@query
 def price_bounds(conn: psycopg.Connection) -> pd.DataFrame:
     return _frame(
         conn,

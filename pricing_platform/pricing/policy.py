@@ -29,6 +29,9 @@ POLICY_SETTINGS: Final = (
     "min_gain_pct",
     "lead_time_h",
     "overstock_days",
+    "auto_apply_band_pct",
+    "auto_apply_min_confidence",
+    "max_changes_per_day",
 )
 
 # category → {setting: value}, only the settings the category overrides.

@@ -36,6 +36,10 @@ class PricingRules(SettingsSection):
     war_window_h: float  # a cut this recent that a competitor followed stops further cuts…
     follow_tolerance_pct: float  # …"followed": their price within this % of our cut price
     views_window_h: float  # recent views per hour, averaged over this window
+    # Automatic application of checked recommendations (pricing/auto_apply.py).
+    auto_apply_band_pct: float  # moves of at most this % are applied automatically (0: none)…
+    auto_apply_min_confidence: float  # …with at least this confidence…
+    max_changes_per_day: int  # …while the product changed price fewer times than this in 24 h
     prior_elasticity: float  # demand before any estimate exists (DEMAND_PRIOR_ELASTICITY)…
     prior_sd: float  # …and its standard error
 
@@ -45,6 +49,15 @@ class PricingRules(SettingsSection):
         if chosen not in STRATEGIES:
             raise ValueError(f"unknown pricing strategy {chosen!r} for {category!r}; known: {STRATEGIES}")
         return chosen
+
+    def problems(self) -> list[str]:
+        """What makes these rules inconsistent, as sentences (empty: none)."""
+        if self.auto_apply_band_pct > self.max_step_pct:
+            return [
+                f"auto_apply_band_pct {self.auto_apply_band_pct:g} is above max_step_pct "
+                f"{self.max_step_pct:g}: no move is larger than the step, so lower the band to at most it"
+            ]
+        return []
 
     @property
     def competitors_tracked(self) -> int:

@@ -25,9 +25,11 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from pricing_platform.assets.quality import check_evaluation, check_measure
 from pricing_platform.core import tables
 from pricing_platform.observability.metrics import push_quality_checks
+from pricing_platform.pricing.auto_apply import apply_cycle, summary
 from pricing_platform.quality.cycles import Cycle, unchecked_cycles
 from pricing_platform.resources.metrics import PushgatewayResource
 from pricing_platform.resources.postgres import PostgresResource
+from pricing_platform.resources.pricing import PricingEngineResource
 from pricing_platform.resources.quality import QualityResource
 
 # A cycle is appended every minute: evaluating every 20 s checks each within a minute of its commit
@@ -64,13 +66,15 @@ def cycle_materializations(
     minimum_interval_seconds=INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Evaluates the recommendation checks (great-expectations) on every new pricing cycle, "
-    "records the cycle's verdict for the marts and reports the results as asset check evaluations of "
-    "pricing_recommendations. Launches no runs.",
+    "records the cycle's verdict for the marts, applies a passed cycle's in-band moves automatically "
+    "(category policy) and reports the results as asset check evaluations of pricing_recommendations. "
+    "Launches no runs.",
 )
 def recommendation_checks_sensor(
     context: dg.SensorEvaluationContext,
     postgres: PostgresResource,
     quality: QualityResource,
+    pricing: PricingEngineResource,
     pushgateway: PushgatewayResource,
 ) -> dg.SensorResult | dg.SkipReason:
     with postgres.connect() as conn:
@@ -85,9 +89,18 @@ def recommendation_checks_sensor(
         verdicts.append({"cycle_id": str(cycle.cycle_id), "passed": verdict.passed, "failed": verdict.failed})
         for warning in verdict.validation.warnings:
             context.log.warning(warning)
-        if not verdict.passed:
-            context.log.warning("cycle %s withheld from the marts: %s failed", cycle.cycle_id, verdict.failed)
         events += [check_evaluation(o, targets.get(cycle.cycle_id)) for o in verdict.outcomes]
+        if not verdict.passed:
+            context.log.warning(
+                "cycle %s withheld from the marts and from automatic application: %s failed",
+                cycle.cycle_id, verdict.failed,
+            )  # fmt: skip
+            continue
+        # Only a cycle whose blocking checks passed is applied; if this process dies before the commit,
+        # the cycle's moves wait in the review queue and the next cycle's are applied.
+        with postgres.connect() as conn:
+            outcomes = apply_cycle(conn, cycle.cycle_id, pricing)
+        verdicts[-1]["auto_apply"] = summary(outcomes)
     push_quality_checks(pushgateway, [check_measure(o) for o in verdict.outcomes])
     context.log.info("checked %s", json.dumps(verdicts))
     return dg.SensorResult(asset_events=events)

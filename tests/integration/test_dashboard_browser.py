@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
 # url path → text that proves the page rendered its data, not just its frame.
 PAGES = {
     "": ("Overview", "Revenue today (UTC)"),
-    "pricing": ("Pricing", "Approve a recommendation"),
+    "pricing": ("Pricing", "Review queue"),
     "policy": ("Pricing policy", "Policy per category"),
     "inventory": ("Inventory", "Stock per product × warehouse"),
     "competitors": ("Competitors", "Who undercuts most"),
@@ -112,7 +112,7 @@ def test_an_analyst_approves_a_price_in_chromium(
     (The shop's other readers assert nothing an approved price would change.)"""
     page = browser.new_page(viewport={"width": 1440, "height": 1400})
     page.goto(f"{dashboard}/pricing")
-    expect(page.get_by_role("heading", name="Approve a recommendation")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible(timeout=60_000)
     page.locator("[data-testid='stSelectbox']").first.click()
     option = page.get_by_role("option").first
     product_id = option.inner_text().split()[0]
@@ -135,6 +135,56 @@ def test_an_analyst_approves_a_price_in_chromium(
     assert audit == [("Ada Analyst", True)]
 
 
+def test_an_analyst_rejects_a_move_and_stops_automatic_application_in_chromium(
+    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
+) -> None:
+    """The review queue's reject (with a note) and the policy page's kill switch, in a real browser."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1600})
+    try:
+        page.goto(f"{dashboard}/pricing")
+        expect(page.get_by_role("heading", name="Review queue")).to_be_visible(timeout=60_000)
+        page.locator("[data-testid='stSelectbox']").first.click()
+        option = page.get_by_role("option").first
+        product_id = option.inner_text().split()[0]
+        option.click()
+        name = page.get_by_label("Your name (recorded in the audit trail)")
+        name.fill("Ada Analyst")
+        name.press("Enter")
+        note = page.get_by_label("Note (optional; a rejection needs one)")
+        note.fill("brand campaign this week")
+        note.press("Enter")
+        reject = page.get_by_role("button", name="Reject")
+        expect(reject).to_be_enabled(timeout=30_000)
+        reject.click()
+        expect(page.get_by_text(f"{product_id} rejected by Ada Analyst")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir / "screenshots" / "review-queue.png"), full_page=True)
+        with psycopg.connect(shop) as conn:
+            assert conn.execute(
+                "SELECT decision, note, reviewed_by FROM recommendation_reviews WHERE product_id = %s",
+                (product_id,),
+            ).fetchall() == [("rejected", "brand campaign this week", "Ada Analyst")]
+            queued = conn.execute("SELECT product_id FROM review_queue").fetchall()
+        assert (product_id,) not in queued
+
+        page.goto(f"{dashboard}/policy")
+        stop = page.get_by_role("button", name="Stop automatic application")
+        expect(stop).to_be_visible(timeout=60_000)
+        switch_form = page.locator("[data-testid='stForm']").filter(has=stop)
+        switch_form.get_by_label("Your name (recorded in the audit trail)").fill("Ada Analyst")
+        stop.click()
+        expect(page.get_by_text("Automatic application stopped by Ada Analyst.")).to_be_visible(
+            timeout=30_000
+        )
+        expect(page.get_by_role("button", name="Resume automatic application")).to_be_visible()
+        with psycopg.connect(shop) as conn:
+            assert conn.execute("SELECT auto_apply_enabled FROM pricing_controls").fetchone() == (False,)
+    finally:
+        with psycopg.connect(shop) as conn:  # the shop is shared: leave it as it was
+            conn.execute("DELETE FROM recommendation_reviews")
+            conn.execute("UPDATE pricing_controls SET auto_apply_enabled = true")
+            conn.execute("DELETE FROM policy_changes")
+
+
 def test_an_analyst_previews_and_saves_a_category_policy_in_chromium(
     dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
 ) -> None:
@@ -144,6 +194,9 @@ def test_an_analyst_previews_and_saves_a_category_policy_in_chromium(
     page.goto(f"{dashboard}/policy")
     expect(page.get_by_role("heading", name="Edit a category")).to_be_visible(timeout=60_000)
     category = CATEGORY_NAMES[0]  # the page opens on the first
+    policy_form = page.locator("[data-testid='stForm']").filter(
+        has=page.get_by_role("button", name="Save policy")
+    )
     step = page.get_by_role("spinbutton", name="max_step_pct", exact=True)
     try:
         step.fill("5.00")
@@ -151,7 +204,7 @@ def test_an_analyst_previews_and_saves_a_category_policy_in_chromium(
         expect(page.get_by_text("Recommendations that change")).to_be_visible(timeout=30_000)
         expect(page.get_by_text(f"What-if for {category}")).to_be_visible()
         page.screenshot(path=str(artifacts_dir / "screenshots" / "policy-preview.png"), full_page=True)
-        page.get_by_label("Your name (recorded in the audit trail)").first.fill("Ada Analyst")
+        policy_form.get_by_label("Your name (recorded in the audit trail)").fill("Ada Analyst")
         page.get_by_role("button", name="Save policy").click()
         expect(
             page.get_by_text(f"Saved by Ada Analyst for {category}: max_step_pct 10 (default) → 5")
@@ -165,7 +218,7 @@ def test_an_analyst_previews_and_saves_a_category_policy_in_chromium(
                 (category,),
             ).fetchall() == [("max_step_pct", None, 5, "Ada Analyst")]
         page.get_by_role("spinbutton", name="max_step_pct", exact=True).fill("80.00")
-        page.get_by_label("Your name (recorded in the audit trail)").first.fill("Ada Analyst")
+        policy_form.get_by_label("Your name (recorded in the audit trail)").fill("Ada Analyst")
         page.get_by_role("button", name="Save policy").click()
         expect(page.get_by_text("max_step_pct must be above 0 and at most 50")).to_be_visible(timeout=30_000)
     finally:
@@ -244,7 +297,7 @@ def test_an_approval_in_the_dashboard_reaches_the_shop_its_events_and_the_marts(
         wait_port(port, timeout_s=60)
         page = browser.new_page(viewport={"width": 1440, "height": 1400})
         page.goto(f"http://127.0.0.1:{port}/pricing")
-        expect(page.get_by_role("heading", name="Approve a recommendation")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("heading", name="Review queue")).to_be_visible(timeout=60_000)
         page.locator("[data-testid='stSelectbox']").first.click()
         page.get_by_role("option").filter(has_text=product).first.click()
         name = page.get_by_label("Your name (recorded in the audit trail)")

@@ -648,6 +648,15 @@ def test_the_sensor_checks_each_new_cycle_once_and_its_evaluations_attach_to_the
             assert record is not None and record.evaluation is not None, key
             assert record.evaluation.asset_key == key.asset_key and record.evaluation.passed
         assert checked_cycles(settings)[str(cycle_id)] == (True, [])
+        # A passed cycle's moves are then decided for automatic application (none in a band by default).
+        with psycopg.connect(settings.database_conninfo) as conn:
+            moves, decided = conn.execute(
+                "SELECT count(*) FILTER (WHERE recommendation <> 'hold'), "
+                "(SELECT count(*) FILTER (WHERE outcome = 'no_band') FROM auto_apply_outcomes "
+                "WHERE cycle_id = %s) FROM pricing_recommendations WHERE cycle_id = %s",
+                (cycle_id, cycle_id),
+            ).fetchone() or (0, 0)
+        assert moves > 0 and decided == moves
         assert marts_read_cycle(settings) == {str(cycle_id)}, "every product's newest checked recommendation"
 
         # A bad cycle: reported failed (and alerted), withheld from the marts, which keep the good one.
@@ -661,6 +670,11 @@ def test_the_sensor_checks_each_new_cycle_once_and_its_evaluations_attach_to_the
         assert checked_cycles(settings)[str(bad_cycle)] == (False, ["recommendations_confidence_in_range"])
         assert str(bad_cycle) not in marts_read_cycle(settings)
         assert str(cycle_id) in marts_read_cycle(settings)
+        with psycopg.connect(settings.database_conninfo) as conn:
+            withheld = conn.execute(
+                "SELECT count(*) FROM auto_apply_outcomes WHERE cycle_id = %s", (bad_cycle,)
+            ).fetchone()
+        assert withheld == (0,), "a failed cycle is never applied automatically"
         record = instance.get_latest_asset_check_evaluation_record(
             dg.AssetCheckKey(
                 dg.AssetKey(tables.PRICING_RECOMMENDATIONS), "recommendations_confidence_in_range"

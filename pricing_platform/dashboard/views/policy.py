@@ -18,6 +18,7 @@ from pricing_platform.dashboard import ui
 from pricing_platform.dashboard.policies import (
     PolicyFailed,
     PolicyRefused,
+    set_auto_apply,
     set_category_policy,
     set_price_bounds,
 )
@@ -99,6 +100,35 @@ overrides = _overrides(ui.load("category_policies"))
 stored = _stored()
 base = stored.rules if stored is not None else PricingRules.from_settings(ui.settings())
 
+_outcome()
+st.subheader("Automatic application")
+controls = ui.load("pricing_controls")
+enabled = bool(controls is not None and not controls.empty and controls.iloc[0]["auto_apply_enabled"])
+st.markdown(
+    "Checked raise/lower recommendations inside their category's `auto_apply_band_pct`, with confidence "
+    "≥ `auto_apply_min_confidence` and under `max_changes_per_day`, are applied automatically; the rest "
+    "wait in the review queue (page Pricing). "
+    + ("**On.**" if enabled else "**Off for every category** (kill switch).")
+)
+with st.form("kill_switch"):
+    switch_analyst = ui.analyst("switch_analyst")
+    label = "Stop automatic application" if enabled else "Resume automatic application"
+    if st.form_submit_button(label, type="primary" if enabled else "secondary"):
+        if switch_analyst is None:
+            st.error("Not changed: give your name (recorded in the audit trail).")
+        else:
+            try:
+                set_auto_apply(ui.settings().approvals_conninfo, not enabled, switch_analyst)
+            except (PolicyRefused, PolicyFailed) as problem:
+                st.error(f"Not changed: {problem}")
+            else:
+                st.cache_data.clear()
+                st.session_state["policy_outcome"] = (
+                    "success",
+                    f"Automatic application {'stopped' if enabled else 'resumed'} by {switch_analyst}.",
+                )
+                st.rerun()
+
 st.subheader("Policy per category")
 effective = []
 for name in CATEGORY_NAMES:
@@ -113,7 +143,6 @@ for name in CATEGORY_NAMES:
 st.dataframe(pd.DataFrame(effective), hide_index=True, width="stretch")
 
 st.subheader("Edit a category")
-_outcome()
 category = st.selectbox("Category", CATEGORY_NAMES, key="policy_category")
 current = category_rules(base, category, overrides)
 defaults = category_rules(base, category, {})
@@ -144,7 +173,12 @@ with st.form("policy_form"):
     )
 
 edited = {name: value for name, value in values.items() if value != getattr(current, name)}
-if previewing:
+problems = category_rules(
+    base, category, {**overrides, category: {**overrides.get(category, {}), **edited}}
+).problems()
+if (previewing or saving) and problems:
+    st.error(f"Not {'previewed' if previewing else 'saved'} ({category}): " + "; ".join(problems))
+elif previewing:
     if stored is None:
         st.info(f"**No pricing cycle yet** to preview on. {ui.PRICING_HINT}")
     elif not edited:
@@ -171,7 +205,7 @@ if previewing:
             st.dataframe(pd.DataFrame(result.changes), hide_index=True, width="stretch")
         else:
             st.info("No recommendation of this category would change.")
-if saving:
+if saving and not problems:
     if analyst is None:
         st.error("Not saved: give your name (recorded in the audit trail).")
     elif not edited:

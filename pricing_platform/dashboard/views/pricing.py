@@ -1,5 +1,6 @@
-"""Pricing: the latest recommendation per product, its price history against each competitor, and the
-approval of a recommendation (as the approver role; every approval lands in the audit trail)."""
+"""Pricing: the latest recommendation per product, the review queue (approve, reject with a note, snooze;
+as the approver role, every decision audited), the price history against each competitor and the audit
+trail of price changes, automatic ones included."""
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -7,6 +8,7 @@ import streamlit as st
 
 from pricing_platform.dashboard import ui
 from pricing_platform.dashboard.approvals import ApprovalFailed, ApprovalRefused, approve
+from pricing_platform.dashboard.policies import PolicyFailed, PolicyRefused, review_recommendation
 
 ui.header(
     "Pricing",
@@ -36,6 +38,25 @@ def _approve(recommendation_id: int, label: str, analyst: str, note: str) -> Non
     )
 
 
+def _review(recommendation_id: int, label: str, decision: str, analyst: str, note: str, hours: float) -> None:
+    try:
+        review = review_recommendation(
+            ui.settings().approvals_conninfo, recommendation_id, decision, analyst, note,
+            hours if decision == "snoozed" else None,
+        )  # fmt: skip
+    except (PolicyRefused, PolicyFailed) as problem:
+        st.session_state["approval_outcome"] = ("error", f"Not {decision} ({label}): {problem}")
+        return
+    st.cache_data.clear()
+    st.session_state["approve_choice"] = None
+    until = f" until {review.snoozed_until:%Y-%m-%d %H:%M} UTC" if review.snoozed_until else ""
+    st.session_state["approval_outcome"] = (
+        "success",
+        f"{review.product_id} {decision} by {analyst}{until}: it leaves the queue and is not applied "
+        "automatically" + (" while snoozed." if until else " while the engine recommends the same move."),
+    )
+
+
 @st.fragment(run_every=ui.refresh_interval())
 def recommendations_table() -> None:
     latest = ui.load("latest_recommendations")
@@ -56,45 +77,62 @@ def recommendations_table() -> None:
 recommendations_table()
 recommendations = ui.load("latest_recommendations")
 if recommendations is not None and not recommendations.empty:
-    st.subheader("Approve a recommendation")
+    st.subheader("Review queue")
+    st.caption(
+        "Raise/lower recommendations waiting for an analyst: those the category's policy did not apply "
+        "automatically (the reason is shown once the cycle's checks have run), minus rejected moves and "
+        "snoozed products."
+    )
     outcome = st.session_state.pop("approval_outcome", None)
     if outcome:
         (st.success if outcome[0] == "success" else st.error)(outcome[1])
-    actionable = recommendations[(recommendations["recommendation"] != "hold") & ~recommendations["approved"]]
-    if actionable.empty:
-        st.info("Nothing to approve: every latest recommendation holds the price or is approved already.")
+    queue = ui.load("review_queue")
+    if queue is None or queue.empty:
+        st.info("Nothing to review: every latest recommendation holds, was applied, or is held by a review.")
     else:
+        st.dataframe(
+            queue[["product_id", "product_name", "recommendation", "priced_from", "recommended_price",
+                   "confidence", "auto_apply_detail", "reason"]],
+            hide_index=True, width="stretch",
+            column_config={"auto_apply_detail": st.column_config.TextColumn("why it waits", width="medium")},
+        )  # fmt: skip
         labels = {
             int(row.recommendation_id): (
                 f"{row.product_id} {row.product_name}: {row.recommendation} "
                 f"{row.priced_from:,.2f} → {row.recommended_price:,.2f} (confidence {row.confidence:.2f})"
             )
-            for row in actionable.itertuples()
+            for row in queue.itertuples()
         }
         if st.session_state.get("approve_choice") not in labels:
             st.session_state["approve_choice"] = None  # gone with a newer cycle: never fall back to another
         choice = st.selectbox(
             "Recommendation",
             list(labels),
-            placeholder="choose the recommendation to approve",
+            placeholder="choose the recommendation to approve, reject or snooze",
             format_func=labels.__getitem__,
             key="approve_choice",
         )
         analyst = ui.analyst()
-        note = st.text_input("Note (optional)", key="approve_note")
-        st.button(
-            "Approve price change",
-            key="approve",
-            type="primary",
-            disabled=choice is None or analyst is None,
-            help="Choose a recommendation and give your name first."
-            if choice is None or not analyst
-            else None,
-            on_click=_approve,
-            args=(choice, labels.get(choice, ""), analyst or "", note)
-            if choice is not None
-            else (0, "", "", ""),
+        note = st.text_input("Note (optional; a rejection needs one)", key="approve_note")
+        ready = choice is not None and analyst is not None
+        args = (
+            (choice, labels.get(choice, ""), analyst or "", note) if choice is not None else (0, "", "", "")
         )
+        approve_column, reject_column, snooze_column = st.columns(3)
+        approve_column.button(
+            "Approve price change", key="approve", type="primary", disabled=not ready,
+            help=None if ready else "Choose a recommendation and give your name first.",
+            on_click=_approve, args=args,
+        )  # fmt: skip
+        reject_column.button(
+            "Reject", key="reject", disabled=not ready, on_click=_review, args=(*args[:2], "rejected",
+            *args[2:], 0.0), help="The same move for this product is neither queued nor applied again",
+        )  # fmt: skip
+        hours = snooze_column.number_input("Snooze hours", min_value=1.0, max_value=720.0, value=24.0)
+        snooze_column.button(
+            "Snooze", key="snooze", disabled=not ready, on_click=_review,
+            args=(*args[:2], "snoozed", *args[2:], hours),
+        )  # fmt: skip
 
     st.subheader("Price history")
     products = recommendations.set_index("product_id")["product_name"].to_dict()
