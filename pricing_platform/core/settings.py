@@ -252,7 +252,7 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3000, ge=1)
     dagster_run_retention_days: int = Field(7, ge=1, description="older runs are purged daily")
     operational_retention_days: int = Field(
-        30, ge=1, description="per-minute ingest counts and cleared alerts older than this are purged daily"
+        30, ge=1, description="ingest counts, cleared alerts, alert messages older than this are purged daily"
     )
 
     # --- dashboard ----------------------------------------------------------------------------------
