@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from pricing_platform.core.catalog import PRODUCTS_BY_ID
 from pricing_platform.core.settings import Settings
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.alerts import (
@@ -648,9 +649,9 @@ def test_low_severity_alerts_are_posted_as_one_digest_per_interval(
     [digest] = webhook.posts
     assert digest["text"] == ":memo: *Digest of low-severity competitor price move alerts*: 2 open"
     assert digest["blocks"][1]["text"]["text"].splitlines() == [
-        "• TechMart moved its price of P014 (" + product_name(settings, "P014") + "): 100.00 → 90.00 "
+        "• TechMart moved its price of P014 (" + PRODUCTS_BY_ID["P014"].name + "): 100.00 → 90.00 "
         "(-10.0 % in 24 h)",
-        "• TechMart moved its price of P015 (" + product_name(settings, "P015") + "): 100.00 → 110.00 "
+        "• TechMart moved its price of P015 (" + PRODUCTS_BY_ID["P015"].name + "): 100.00 → 110.00 "
         "(+10.0 % in 24 h)",
     ]
 
@@ -668,15 +669,6 @@ def test_low_severity_alerts_are_posted_as_one_digest_per_interval(
     assert webhook.texts()[1].endswith("alerts*: 1 open")
     assert "P016" in webhook.posts[1]["blocks"][1]["text"]["text"]
     assert [m for m, _ in notifications(settings, "competitor_price_move")] == ["digest", "digest"]
-
-
-def product_name(settings: Settings, product_id: str) -> str:
-    with psycopg.connect(settings.database_conninfo) as conn:
-        row = conn.execute(
-            "SELECT product_name FROM products WHERE product_id = %s", (product_id,)
-        ).fetchone()
-    assert row is not None
-    return row[0]
 
 
 # --- asset checks --------------------------------------------------------------------------------------
