@@ -18,7 +18,12 @@ from pricing_platform.assets.raw_tables import raw_table_specs
 from pricing_platform.core.settings import get_settings
 from pricing_platform.resources import build_resources
 from pricing_platform.resources.dbt import DbtResource
-from pricing_platform.sensors.alerts import competitor_undercut_sensor, quality_sensor, stock_out_sensor
+from pricing_platform.sensors.alerts import (
+    competitor_price_move_sensor,
+    competitor_undercut_sensor,
+    quality_sensor,
+    stock_out_sensor,
+)
 from pricing_platform.sensors.quality import recommendation_checks_sensor
 from pricing_platform.sensors.raw_tables import observe_raw_tables
 
@@ -40,6 +45,7 @@ defs = dg.Definitions(
         observe_raw_tables,
         stock_out_sensor,
         competitor_undercut_sensor,
+        competitor_price_move_sensor,
         quality_sensor,
         recommendation_checks_sensor,
     ],

@@ -1,21 +1,26 @@
 """When the alert sensors raise an alert: each rule reads the current condition in one query and returns
-the alerts that hold now (`store.sync_alerts` then opens, refreshes and clears rows to match)."""
+the alerts that hold now (`store.sync_alerts` then opens, refreshes and, after
+ALERT_CLEAR_AFTER_EVALUATIONS misses, clears rows to match)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
 
-from pricing_platform.alerting.store import Alert
+from pricing_platform.alerting.decisions import Direction, moved, price_move_pct
+from pricing_platform.alerting.store import Alert, Severity
 from pricing_platform.core import tables
 from pricing_platform.core.settings import SettingsSection
 
 STOCK = "stock"
 COMPETITOR_UNDERCUT = "competitor_undercut"
+COMPETITOR_PRICE_MOVE = "competitor_price_move"
 
 
 class AlertRules(SettingsSection):
@@ -27,8 +32,23 @@ class AlertRules(SettingsSection):
     stockout_horizon_h: float
     stock_velocity_window_h: int
     undercut_pct: float
+    undercut_clear_pct: float  # below undercut_pct: an open undercut alert holds down to this gap
     weak_demand_velocity: int
     competitor_staleness_s: int  # the pricing engine's freshness rule: alert on the prices it acts on
+    clear_after_evaluations: int
+    price_move_direction: Direction
+    price_move_min_pct: float
+    price_move_window_h: int
+    price_move_severity: Severity
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a rule found: the conditions that hold (they open alerts) and those that only keep an open alert
+    open (between a clear and an open threshold)."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    holding: list[Alert] = field(default_factory=list)
 
 
 # ---- stock ---------------------------------------------------------------------------------------------
@@ -95,8 +115,9 @@ def stock_alerts(conn: psycopg.Connection, rules: AlertRules) -> list[Alert]:
 
 # ---- competitor undercut -------------------------------------------------------------------------------
 
-# Fresh observations (the pricing engine's staleness rule) more than the threshold below our current
-# price, on products with fewer purchases in the last hour (by event time) than the weak-demand velocity.
+# Fresh observations (the pricing engine's staleness rule) more than the clear threshold below our current
+# price, on products with fewer purchases in the last hour (by event time) than the weak-demand velocity;
+# those more than the open threshold below open an alert, the rest only keep an open one open.
 # Compared with products.current_price, not the observation's our_price: we may have repriced since.
 UNDERCUT_SQL = sql.SQL(
     """
@@ -117,7 +138,7 @@ UNDERCUT_SQL = sql.SQL(
     SELECT product_id, product_name, competitor_name, current_price, competitor_price, gap_pct, purchases,
            event_time
     FROM observed
-    WHERE gap_pct > %(undercut_pct)s AND purchases < %(weak_velocity)s
+    WHERE gap_pct > %(clear_pct)s AND purchases < %(weak_velocity)s
     ORDER BY product_id, competitor_name
     """
 ).format(
@@ -156,12 +177,111 @@ def undercut_alert(
     )
 
 
-def undercut_alerts(conn: psycopg.Connection, rules: AlertRules) -> list[Alert]:
+def undercut_alerts(conn: psycopg.Connection, rules: AlertRules) -> Found:
     """A fresh competitor price more than the threshold below our current price on a product with weak
-    demand in the last hour."""
+    demand in the last hour; an open alert holds while the gap stays above the (lower) clear threshold."""
     params = {
         "staleness_s": rules.competitor_staleness_s,
-        "undercut_pct": rules.undercut_pct,
+        "clear_pct": rules.undercut_clear_pct,
         "weak_velocity": rules.weak_demand_velocity,
     }
-    return [undercut_alert(*row) for row in conn.execute(UNDERCUT_SQL, params).fetchall()]
+    found = Found()
+    for row in conn.execute(UNDERCUT_SQL, params).fetchall():
+        alert = undercut_alert(*row)
+        (found.alerts if opens_undercut(row[5], rules) else found.holding).append(alert)
+    return found
+
+
+def opens_undercut(gap_pct: Decimal | float, rules: AlertRules) -> bool:
+    return float(gap_pct) > rules.undercut_pct
+
+
+# ---- competitor price move -----------------------------------------------------------------------------
+
+# Each fresh observation beside the price the same competitor asked a window ago: the newest observation at
+# or before the window's start, or, for a pair first seen within the window, its first one. The
+# (product_id, event_time) index finds it among a few rows per product.
+PRICE_MOVE_SQL = sql.SQL(
+    """
+    SELECT c.product_id, p.product_name, c.competitor_name, before.competitor_price, c.competitor_price,
+           c.event_time
+    FROM {latest} c
+    JOIN {products} p USING (product_id)
+    CROSS JOIN LATERAL (
+        SELECT competitor_price FROM (
+            (SELECT competitor_price, 0 AS pick FROM {prices} h
+             WHERE h.product_id = c.product_id AND h.competitor_name = c.competitor_name
+               AND h.event_time <= now() - make_interval(hours => %(window_h)s)
+             ORDER BY h.event_time DESC LIMIT 1)
+            UNION ALL
+            (SELECT competitor_price, 1 AS pick FROM {prices} h
+             WHERE h.product_id = c.product_id AND h.competitor_name = c.competitor_name
+               AND h.event_time > now() - make_interval(hours => %(window_h)s)
+             ORDER BY h.event_time LIMIT 1)
+        ) candidates
+        ORDER BY pick LIMIT 1
+    ) before
+    WHERE c.event_time >= now() - make_interval(secs => %(staleness_s)s)
+    ORDER BY c.product_id, c.competitor_name
+    """
+).format(
+    latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+    products=sql.Identifier(tables.PRODUCTS),
+    prices=sql.Identifier(tables.COMPETITOR_PRICES),
+)
+
+
+def price_move_alert(
+    product_id: str,
+    product_name: str,
+    competitor: str,
+    before: Decimal,
+    now: Decimal,
+    observed_at: datetime,
+    rules: AlertRules,
+) -> Alert:
+    change = price_move_pct(float(before), float(now))
+    return Alert(
+        condition_key=f"{COMPETITOR_PRICE_MOVE}:{product_id}:{competitor}",
+        kind=COMPETITOR_PRICE_MOVE,
+        severity=rules.price_move_severity,
+        # Stays the same while the condition holds (a re-notification is the same alert, moved further).
+        title=f"{competitor} moved its price of {product_id} ({product_name})",
+        context={
+            "product_id": product_id,
+            "product_name": product_name,
+            "competitor": competitor,
+            "competitor_price": float(now),
+            "price_before": float(before),
+            "change_pct": round(change, 2),
+            "window_h": rules.price_move_window_h,
+            "observed_at": observed_at.isoformat(timespec="seconds"),
+            "summary": f"{before:.2f} → {now:.2f} ({change:+.1f} % in {rules.price_move_window_h} h)",
+        },
+    )
+
+
+def price_move_alerts(conn: psycopg.Connection, rules: AlertRules) -> Found:
+    """A fresh competitor price at least the minimum % away, in a watched direction, from what the same
+    competitor asked a window ago."""
+    params = {"window_h": rules.price_move_window_h, "staleness_s": rules.competitor_staleness_s}
+    alerts = [
+        price_move_alert(product, name, competitor, before, now, at, rules)
+        for product, name, competitor, before, now, at in conn.execute(PRICE_MOVE_SQL, params).fetchall()
+        if moved(float(before), float(now), rules.price_move_direction, rules.price_move_min_pct)
+    ]
+    return Found(alerts)
+
+
+def price_moved_further(rules: AlertRules, notified: Mapping[str, Any], alert: Alert) -> bool:
+    """An open price-move alert is news again when the price moved at least the minimum, in a watched
+    direction, away from the price last announced; an unchanged price is not."""
+    announced = notified.get("competitor_price")
+    if announced is None:
+        return False
+    return moved(
+        float(announced),
+        alert.context["competitor_price"],
+        rules.price_move_direction,
+        rules.price_move_min_pct,
+    )

@@ -1,15 +1,18 @@
 """Alerts stored deduplicated in `alerts`: a condition has one open row (the partial unique index on
-`condition_key`) from the first evaluation that sees it until the first one that no longer does; the
-evaluations in between only refresh it. Announcing them is a separate step (`webhook.py`): a webhook that
-is down never loses an alert, a later evaluation announces every open row whose `notified_at` is still
-NULL."""
+`condition_key`) from the first evaluation that sees it until it clears: after `clear_after` consecutive
+evaluations that no longer see it (hysteresis, counted in `missed_evaluations`); the evaluations in
+between only refresh it. Announcing them is a separate step (`webhook.py`): a webhook that is down never
+loses an alert, a later evaluation announces every open row whose `notified_at` is still NULL.
+
+A kind's first evaluation (no `alert_evaluations` row yet) opens every condition that already holds and
+flags the kind for one summary message instead of a message each."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
@@ -17,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pricing_platform.alerting.decisions import clears_now
 from pricing_platform.core import tables
 
 Severity = Literal["info", "warning", "critical"]
@@ -41,17 +45,25 @@ class Alert:
             raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
 
 
+# Whether an open alert is news again: given the context it was last announced with and the alert as it
+# holds now (the price-move rule: the price moved the minimum further).
+Renotify = Callable[[Mapping[str, Any], Alert], bool]
+
+
 @dataclass(frozen=True)
 class SyncResult:
     opened: list[Alert]
     cleared: list[Alert]
     still_open: list[Alert]
+    # Open, but not seen this evaluation: they clear after enough consecutive misses (hysteresis).
+    clearing: list[Alert] = field(default_factory=list)
+    first_run: bool = False
     notified: int = 0
     notify_failures: int = 0
 
     @property
     def open(self) -> list[Alert]:
-        return [*self.opened, *self.still_open]
+        return [*self.opened, *self.still_open, *self.clearing]
 
     def summary(self, what: str, max_listed: int = 5) -> str:
         """A few lines for the sensor's tick: counts by severity, then the most severe open alerts."""
@@ -60,6 +72,10 @@ class SyncResult:
         by_severity = ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=_SEVERITY_RANK.__getitem__))
         head = f"{len(open_alerts)} open {what} alert(s)" + (f" ({by_severity})" if by_severity else "")
         head += f"; opened {len(self.opened)}, cleared {len(self.cleared)} this evaluation"
+        if self.clearing:
+            head += f"; {len(self.clearing)} no longer seen, clearing"
+        if self.first_run and self.opened:
+            head += "; first run: one summary for all"
         if self.notify_failures:
             head += f"; {self.notify_failures} webhook post(s) failed, retried next evaluation"
         lines = [head, *(f"- [{a.severity}] {a.title}" for a in open_alerts[:max_listed])]
@@ -68,7 +84,24 @@ class SyncResult:
         return "\n".join(lines)
 
 
-COLUMNS = sql.SQL("alert_id, condition_key, kind, severity, title, context, opened_at, cleared_at")
+COLUMNS = sql.SQL(
+    "alert_id, condition_key, kind, severity, title, context, opened_at, cleared_at, missed_evaluations, "
+    "notified_at, notified_context"
+)
+
+# Counts the kind's evaluations; its row lock also keeps overlapping evaluations of one kind apart.
+# evaluations = 1: this is the kind's first run.
+EVALUATED_SQL = sql.SQL(
+    """
+    INSERT INTO {evaluations} AS e (kind) VALUES (%s)
+    ON CONFLICT (kind) DO UPDATE SET evaluations = e.evaluations + 1, last_evaluated_at = now()
+    RETURNING evaluations
+    """
+).format(evaluations=sql.Identifier(tables.ALERT_EVALUATIONS))
+
+SUMMARY_PENDING_SQL = sql.SQL("UPDATE {} SET summary_pending = true WHERE kind = %s").format(
+    sql.Identifier(tables.ALERT_EVALUATIONS)
+)
 
 # Locks this kind's open rows, so that an overlapping evaluation cannot refresh or clear them meanwhile
 # (two inserting the same new condition are kept apart by the unique index: ON CONFLICT below).
@@ -89,16 +122,23 @@ INSERT_SQL = sql.SQL(
     """
 ).format(alerts=sql.Identifier(tables.ALERTS))
 
-# A changed severity is news (low stock became a stock-out): forget the announcement so it is posted again.
+# Seen again: the miss count starts over. A changed severity is news (low stock became a stock-out), and so
+# is what the kind's renotify rule says is: forget the announcement so it is posted again.
 REFRESH_SQL = sql.SQL(
     """
     UPDATE {alerts} a
     SET last_seen_at = now(), severity = u.severity, title = u.title, context = u.context::jsonb,
-        notified_at = CASE WHEN a.severity = u.severity THEN a.notified_at END
-    FROM unnest(%(alert_id)s::bigint[], %(severity)s::text[], %(title)s::text[], %(context)s::text[])
-        AS u(alert_id, severity, title, context)
+        missed_evaluations = 0,
+        notified_at = CASE WHEN a.severity = u.severity AND NOT u.renotify THEN a.notified_at END
+    FROM unnest(%(alert_id)s::bigint[], %(severity)s::text[], %(title)s::text[], %(context)s::text[],
+                %(renotify)s::boolean[])
+        AS u(alert_id, severity, title, context, renotify)
     WHERE a.alert_id = u.alert_id
     """
+).format(alerts=sql.Identifier(tables.ALERTS))
+
+MISSED_SQL = sql.SQL(
+    "UPDATE {alerts} SET missed_evaluations = missed_evaluations + 1 WHERE alert_id = ANY(%s)"
 ).format(alerts=sql.Identifier(tables.ALERTS))
 
 CLEAR_SQL = sql.SQL(
@@ -112,39 +152,62 @@ def sync_alerts(
     current: Sequence[Alert],
     log: logging.Logger,
     *,
+    holding: Sequence[Alert] = (),
     undetermined: Collection[str] = (),
+    clear_after: int = 1,
+    renotify: Renotify | None = None,
 ) -> SyncResult:
-    """Make the open alerts of `kind` exactly `current`.
+    """Make the open alerts of `kind` follow `current`, the conditions that hold now.
 
     Conditions in `current` without an open row are opened, those with one are refreshed (`last_seen_at`,
-    context, title, severity), and open rows of `kind` missing from `current` are cleared, except those
-    in `undetermined`: conditions the caller could not evaluate this time stay as they are. Later entries
-    of `current` win over earlier ones with the same condition key.
+    context, title, severity, and the miss count back to 0). `holding` are conditions that keep an alert
+    open without opening one (the undercut between its clear and open thresholds): refreshed if open,
+    ignored otherwise. Open rows of `kind` in neither are missed, and cleared once `clear_after`
+    consecutive evaluations have missed them; those in `undetermined` (the caller could not evaluate them
+    this time) stay exactly as they are. Later entries of `current` win over earlier ones (and over
+    `holding`) with the same condition key. `renotify` says which refreshed alerts are news again.
     """
     wanted: dict[str, Alert] = {}
-    for alert in current:
+    for alert in [*holding, *current]:
         if alert.kind != kind:
             raise ValueError(f"alert {alert.condition_key!r} is of kind {alert.kind!r}, not {kind!r}")
+    held = {a.condition_key: a for a in holding}
+    for alert in current:
         wanted[alert.condition_key] = alert
 
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        evaluated = cur.execute(EVALUATED_SQL, (kind,)).fetchone()
+        first_run = evaluated is not None and evaluated["evaluations"] == 1
         open_rows = {row["condition_key"]: row for row in cur.execute(OPEN_SQL, (kind,)).fetchall()}
+        seen = held | wanted
         new = [a for key, a in wanted.items() if key not in open_rows]
-        refreshed = [(open_rows[key], a) for key, a in wanted.items() if key in open_rows]
+        refreshed = [(open_rows[key], a) for key, a in seen.items() if key in open_rows]
         kept = [
-            alert_from_row(row) for key, row in open_rows.items() if key not in wanted and key in undetermined
+            alert_from_row(row) for key, row in open_rows.items() if key not in seen and key in undetermined
         ]
-        gone = [
-            row["alert_id"] for key, row in open_rows.items() if key not in wanted and key not in undetermined
-        ]
+        missed = [row for key, row in open_rows.items() if key not in seen and key not in undetermined]
+        gone = [row["alert_id"] for row in missed if clears_now(row["missed_evaluations"], clear_after)]
+        clearing = [row for row in missed if row["alert_id"] not in gone]
 
         inserted: set[str] = set()
         if new:
             cur.execute(INSERT_SQL, {"kind": kind, **_columns(new)})
             inserted = {row["condition_key"] for row in cur.fetchall()}
+        if first_run and inserted:
+            cur.execute(SUMMARY_PENDING_SQL, (kind,))
         if refreshed:
+            news = [
+                renotify is not None
+                and row["notified_at"] is not None
+                and renotify(row["notified_context"] or {}, alert)
+                for row, alert in refreshed
+            ]
             ids = [row["alert_id"] for row, _ in refreshed]
-            cur.execute(REFRESH_SQL, {"alert_id": ids, **_columns([a for _, a in refreshed])})
+            cur.execute(
+                REFRESH_SQL, {"alert_id": ids, "renotify": news, **_columns([a for _, a in refreshed])}
+            )
+        if clearing:
+            cur.execute(MISSED_SQL, ([row["alert_id"] for row in clearing],))
         cleared = [alert_from_row(row) for row in cur.execute(CLEAR_SQL, (gone,)).fetchall()] if gone else []
 
     opened = [a for a in new if a.condition_key in inserted]
@@ -165,10 +228,23 @@ def sync_alerts(
                 alert.severity,
                 alert.title,
             )
+    for row in clearing:
+        log.info(
+            "alert %s not seen (%s of %s evaluations before it clears)",
+            row["condition_key"],
+            row["missed_evaluations"] + 1,
+            clear_after,
+        )
     for alert in cleared:
         log.info("alert cleared [%s] %s (%s)", alert.severity, alert.title, alert.condition_key)
 
-    return SyncResult(opened=opened, cleared=cleared, still_open=[*(a for _, a in refreshed), *kept])
+    return SyncResult(
+        opened=opened,
+        cleared=cleared,
+        still_open=[*(a for _, a in refreshed), *kept],
+        clearing=[alert_from_row(row) for row in clearing],
+        first_run=first_run,
+    )
 
 
 def _columns(alerts: Sequence[Alert]) -> dict[str, list[str]]:

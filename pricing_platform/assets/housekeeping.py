@@ -1,6 +1,6 @@
 """Keeps storage bounded: Dagster's (a pricing run every minute is 1,440 runs a day) and the operational
-tables that grow without being facts (per-minute ingest counts, cleared alerts, the price feed's published
-outbox rows and relays gone for good)."""
+tables that grow without being facts (per-minute ingest counts, cleared alerts and the log of alert
+messages, the price feed's published outbox rows and relays gone for good)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +18,8 @@ from pricing_platform.resources.postgres import PostgresResource
 _PURGED = (
     (tables.INGEST_THROUGHPUT, "minute", sql.SQL("TRUE")),
     (tables.ALERTS, "cleared_at", sql.SQL("cleared_at IS NOT NULL")),
+    # The log behind the daily cap and the digest interval: only its last day matters.
+    (tables.ALERT_NOTIFICATIONS, "sent_at", sql.SQL("TRUE")),
     (tables.PRICE_CHANGE_OUTBOX, "published_at", sql.SQL("published_at IS NOT NULL")),
     (tables.PRICE_FEED_RELAYS, "seen_at", sql.SQL("TRUE")),
 )
@@ -42,8 +44,8 @@ def purge_old_runs(context: dg.OpExecutionContext, housekeeping: HousekeepingRes
 
 
 @dg.op(
-    description="Deletes per-minute ingest counts, cleared alerts, published outbox rows and relays not seen "
-    "for OPERATIONAL_RETENTION_DAYS."
+    description="Deletes per-minute ingest counts, cleared alerts, logged alert messages, published outbox "
+    "rows and relays not seen for OPERATIONAL_RETENTION_DAYS."
 )
 def purge_operational_rows(
     context: dg.OpExecutionContext, postgres: PostgresResource, housekeeping: HousekeepingResource

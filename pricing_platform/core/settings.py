@@ -156,6 +156,33 @@ class Settings(BaseSettings):
     )
     alert_undercut_pct: float = Field(10.0, gt=0, description="alert when a competitor is this % below us")
     alert_weak_demand_velocity: int = Field(2, ge=0, description="...on a product with fewer purchases/h")
+    # Hysteresis: a competitor hovering around the open threshold kept opening and clearing the undercut
+    # alert every minute or two; it now stays open until the gap narrows below this lower threshold.
+    alert_undercut_clear_pct: float = Field(
+        7.0, ge=0, description="an open undercut alert clears only once the gap is below this %"
+    )
+    alert_clear_after_evaluations: int = Field(
+        3, ge=1, description="an alert clears after this many consecutive evaluations without its condition"
+    )
+    alert_price_move_direction: Literal["up", "down", "both"] = Field(
+        "both", description="which competitor price moves raise a price-move alert"
+    )
+    alert_price_move_min_pct: float = Field(
+        5.0,
+        gt=0,
+        description="a competitor price move at least this % within the window (and re-notified "
+        "when it moves this much further)",
+    )
+    alert_price_move_window_h: int = Field(24, ge=1, description="the move is measured against this long ago")
+    alert_price_move_severity: Literal["info", "warning"] = Field(
+        "info", description="info: price moves go into the digest; warning: each is posted at once"
+    )
+    alert_daily_cap: int = Field(
+        30, ge=1, description="webhook messages per alert kind per UTC day; the rest wait for the next day"
+    )
+    alert_digest_interval_s: int = Field(
+        3600, ge=0, description="info alerts are posted together, one digest per kind at most this often"
+    )
 
     # --- data-quality checks --------------------------------------------------------------------------
     quality_freshness_max_age_s: int = Field(300, ge=1, description="newest ingest commit per stream younger")
@@ -238,7 +265,7 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3000, ge=1)
     dagster_run_retention_days: int = Field(7, ge=1, description="older runs are purged daily")
     operational_retention_days: int = Field(
-        30, ge=1, description="per-minute ingest counts and cleared alerts older than this are purged daily"
+        30, ge=1, description="ingest counts, cleared alerts, alert messages older than this are purged daily"
     )
 
     # --- dashboard ----------------------------------------------------------------------------------
@@ -332,6 +359,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PRICING_AUTO_APPLY_BAND_PCT {self.pricing_auto_apply_band_pct:g} is above "
                 f"PRICING_MAX_STEP_PCT {self.pricing_max_step_pct:g}; set it to at most the step"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _undercut_clears_below_its_open_threshold(self) -> Self:
+        if self.alert_undercut_clear_pct >= self.alert_undercut_pct:
+            raise ValueError(
+                f"ALERT_UNDERCUT_CLEAR_PCT ({self.alert_undercut_clear_pct}) must be below "
+                f"ALERT_UNDERCUT_PCT ({self.alert_undercut_pct}): an undercut alert opens above the one "
+                "and clears below the other"
             )
         return self
 

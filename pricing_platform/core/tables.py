@@ -22,6 +22,8 @@ PRICING_RECOMMENDATIONS_CHECKED: Final = "pricing_recommendations_checked"
 INGEST_OFFSETS: Final = "ingest_offsets"
 DEAD_LETTERS: Final = "dead_letters"
 ALERTS: Final = "alerts"
+ALERT_EVALUATIONS: Final = "alert_evaluations"
+ALERT_NOTIFICATIONS: Final = "alert_notifications"
 PRICE_CHANGES: Final = "price_changes"
 PRICE_CHANGE_OUTBOX: Final = "price_change_outbox"
 PRICE_FEED_RELAYS: Final = "price_feed_relays"
@@ -62,6 +64,8 @@ ALL: Final = (
     INGEST_OFFSETS,
     DEAD_LETTERS,
     ALERTS,
+    ALERT_EVALUATIONS,
+    ALERT_NOTIFICATIONS,
     PRICE_CHANGES,
     PRICE_CHANGE_OUTBOX,
     PRICE_FEED_RELAYS,

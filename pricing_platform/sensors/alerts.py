@@ -1,11 +1,15 @@
 """The alert sensors: every 60 s each evaluates one rule and syncs the `alerts` table to what holds now
 (opening, refreshing and clearing rows, then announcing to the webhook). They launch no runs.
 
-- `stock_out_sensor` and `competitor_undercut_sensor` evaluate the rules in `pricing_platform/alerting/`;
+- `stock_out_sensor`, `competitor_undercut_sensor` and `competitor_price_move_sensor` evaluate the rules
+  in `pricing_platform/alerting/`; their alerts clear after ALERT_CLEAR_AFTER_EVALUATIONS evaluations in a
+  row without the condition (measurements flap around a threshold);
 - `quality_sensor` turns every asset check whose latest evaluation failed into an alert (critical for
-  ERROR checks, warning for WARN), cleared when it passes again.
+  ERROR checks, warning for WARN), cleared as soon as it passes again (a check's outcome is already a
+  verdict, and it changes only when the check runs again).
 """
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,15 +29,30 @@ from pricing_platform.resources.postgres import PostgresResource
 @dataclass(frozen=True)
 class Evaluation:
     alerts: list[Alert]
+    # Conditions that keep an open alert open but do not open one (between a clear and an open threshold).
+    holding: list[Alert] = field(default_factory=list)
     # Conditions that could not be evaluated this time: their open alerts stay as they are.
     undetermined: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, found: rules.Found) -> "Evaluation":
+        return cls(found.alerts, found.holding)
+
 
 Evaluate = Callable[[dg.SensorEvaluationContext, psycopg.Connection, AlertingResource], Evaluation]
+# Given the resource's rules, whether an open alert is news again (see `store.Renotify`).
+RenotifyRule = Callable[[rules.AlertRules, Mapping[str, Any], Alert], bool]
 
 
 def alert_sensor(
-    name: str, kind: str, what: str, description: str, evaluate: Evaluate
+    name: str,
+    kind: str,
+    what: str,
+    description: str,
+    evaluate: Evaluate,
+    *,
+    hysteresis: bool = True,
+    renotify: RenotifyRule | None = None,
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=name,
@@ -46,7 +65,16 @@ def alert_sensor(
     ) -> dg.SkipReason:
         with postgres.connect() as conn:
             found = evaluate(context, conn, alerting)
-            result = alerting.sync(conn, kind, found.alerts, context.log, undetermined=found.undetermined)
+            result = alerting.sync(
+                conn,
+                kind,
+                found.alerts,
+                context.log,
+                holding=found.holding,
+                undetermined=found.undetermined,
+                hysteresis=hysteresis,
+                renotify=None if renotify is None else functools.partial(renotify, alerting),
+            )
         return dg.SkipReason(result.summary(what))
 
     return _sensor
@@ -66,8 +94,20 @@ competitor_undercut_sensor = alert_sensor(
     rules.COMPETITOR_UNDERCUT,
     "competitor undercut",
     "Alerts when a competitor is more than ALERT_UNDERCUT_PCT % below our current price on a product with "
-    "fewer than ALERT_WEAK_DEMAND_VELOCITY purchases in the last hour.",
-    lambda _context, conn, alerting: Evaluation(rules.undercut_alerts(conn, alerting)),
+    "fewer than ALERT_WEAK_DEMAND_VELOCITY purchases in the last hour; the alert holds until the gap is "
+    "below ALERT_UNDERCUT_CLEAR_PCT.",
+    lambda _context, conn, alerting: Evaluation.of(rules.undercut_alerts(conn, alerting)),
+)
+
+competitor_price_move_sensor = alert_sensor(
+    "competitor_price_move_sensor",
+    rules.COMPETITOR_PRICE_MOVE,
+    "competitor price move",
+    "Alerts when a competitor's fresh price is at least ALERT_PRICE_MOVE_MIN_PCT % up or down "
+    "(ALERT_PRICE_MOVE_DIRECTION) from its price ALERT_PRICE_MOVE_WINDOW_H ago, and announces it again "
+    "each time the price moves that much further.",
+    lambda _context, conn, alerting: Evaluation.of(rules.price_move_alerts(conn, alerting)),
+    renotify=rules.price_moved_further,
 )
 
 
@@ -154,4 +194,5 @@ quality_sensor = alert_sensor(
     "Alerts on every asset check whose latest evaluation failed (critical for ERROR checks, warning for "
     "WARN), cleared when it passes again.",
     failed_checks,
+    hysteresis=False,
 )

@@ -27,6 +27,10 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
             "now() - interval '1 day'), "
             "('old-open', 'stock', 'critical', 'c', now() - interval '90 days', NULL)"
         )
+        conn.execute(
+            "INSERT INTO alert_notifications (kind, message, sent_at) VALUES "
+            "('stock', 'alert', now() - interval '31 days'), ('stock', 'digest', now() - interval '1 day')"
+        )
         for price in ("850.00", "860.00", "870.00"):
             conn.execute("SELECT apply_price_change('P001', %s, 'test', 'housekeeping')", (price,))
         conn.execute(  # the first published long ago, the second yesterday, the third never
@@ -48,6 +52,7 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
         assert result.output_for_node("purge_operational_rows") == {
             "ingest_throughput": 1,
             "alerts": 1,
+            "alert_notifications": 1,
             "price_change_outbox": 1,
             "price_feed_relays": 1,
         }
@@ -61,5 +66,7 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
         ).fetchall()
         changes = conn.execute("SELECT count(*) FROM price_changes").fetchone()
         relays = conn.execute("SELECT relay_id FROM price_feed_relays").fetchall()
+        messages = conn.execute("SELECT message FROM alert_notifications").fetchall()
+    assert messages == [("digest",)]
     assert kept == {"recent-cleared", "old-open"}
     assert outbox == [(False,), (True,)] and changes == (3,) and relays == [("alive",)]

@@ -1,5 +1,7 @@
 """The alerting sensors against crafted rows in the real per-test database, announcing to a real HTTP
-webhook on 127.0.0.1: what opens an alert, deduplication, clearing, and a webhook that is down."""
+webhook on 127.0.0.1: what opens an alert, deduplication, clearing, a webhook that is down, and what makes
+alerts trustworthy: hysteresis, price moves re-notified only when they move further, the first run's one
+summary, the daily cap and the low-severity digest."""
 
 # No `from __future__ import annotations`: the quality test defines Dagster assets and checks, whose
 # type hints Dagster resolves at decoration time.
@@ -19,9 +21,15 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from pricing_platform.core.catalog import PRODUCTS_BY_ID
 from pricing_platform.core.settings import Settings
 from pricing_platform.resources import build_resources
-from pricing_platform.sensors.alerts import competitor_undercut_sensor, quality_sensor, stock_out_sensor
+from pricing_platform.sensors.alerts import (
+    competitor_price_move_sensor,
+    competitor_undercut_sensor,
+    quality_sensor,
+    stock_out_sensor,
+)
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -92,8 +100,13 @@ def idle_webhook() -> Iterator[Webhook]:
     hook.stop()
 
 
-def resources_for(settings: Settings, webhook_url: str | None) -> dict[str, object]:
-    return build_resources(settings.model_copy(update={"alert_webhook_url": webhook_url}))
+def resources_for(settings: Settings, webhook_url: str | None, **alert_settings: object) -> dict[str, object]:
+    return build_resources(settings.model_copy(update={"alert_webhook_url": webhook_url, **alert_settings}))
+
+
+# The tests of what opens, refreshes and clears an alert take clearing at the first miss; hysteresis has
+# its own test below.
+AT_FIRST_MISS = {"alert_clear_after_evaluations": 1}
 
 
 def evaluate(sensor: dg.SensorDefinition, resources: dict[str, object], **context: Any) -> str:
@@ -103,6 +116,12 @@ def evaluate(sensor: dg.SensorDefinition, resources: dict[str, object], **contex
     assert isinstance(result, dg.SkipReason), "alerting sensors launch no runs"
     assert result.skip_message is not None
     return result.skip_message
+
+
+def past_first_run(sensor: dg.SensorDefinition, resources: dict[str, object], **context: Any) -> None:
+    """Evaluate once while nothing holds: what opens afterwards is announced alert by alert (the first run
+    announces what already holds as one summary; its own test below)."""
+    assert "opened 0" in evaluate(sensor, resources, **context)
 
 
 def execute(settings: Settings, query: str, params: tuple | list = ()) -> None:
@@ -201,7 +220,8 @@ def record_purchases(settings: Settings, product_id: str, count: int, at: dateti
 def test_stock_out_and_low_stock_alerts_dedup_escalate_and_clear(
     settings: Settings, webhook: Webhook
 ) -> None:
-    resources = resources_for(settings, webhook.url)
+    resources = resources_for(settings, webhook.url, **AT_FIRST_MISS)
+    past_first_run(stock_out_sensor, resources)
     set_stock(settings, "P001", "WH-LAGOS", 0)
     # P002 at WH-ABUJA: 30 left, 60 sold over the last 6 h = 10/h, so 3 h left (within the 24 h horizon).
     set_stock(settings, "P002", "WH-ABUJA", 30)
@@ -275,6 +295,7 @@ def test_stock_out_and_low_stock_alerts_dedup_escalate_and_clear(
 
 def test_webhook_down_keeps_alert_and_announces_it_later(settings: Settings, idle_webhook: Webhook) -> None:
     resources = resources_for(settings, idle_webhook.url)
+    past_first_run(stock_out_sensor, resources)
     set_stock(settings, "P010", "WH-PH", 0)
 
     started = time.monotonic()
@@ -303,7 +324,8 @@ def test_webhook_down_keeps_alert_and_announces_it_later(settings: Settings, idl
 
 
 def test_resolution_is_retried_when_its_post_fails(settings: Settings, webhook: Webhook) -> None:
-    resources = resources_for(settings, webhook.url)
+    resources = resources_for(settings, webhook.url, **AT_FIRST_MISS)
+    past_first_run(stock_out_sensor, resources)
     set_stock(settings, "P011", "WH-LAGOS", 0)
     evaluate(stock_out_sensor, resources)
     assert len(webhook.posts) == 1
@@ -334,7 +356,8 @@ def test_without_webhook_alerts_are_stored_only(settings: Settings) -> None:
 
 
 def test_undercut_alerts_only_on_weak_demand_and_fresh_prices(settings: Settings, webhook: Webhook) -> None:
-    resources = resources_for(settings, webhook.url)
+    resources = resources_for(settings, webhook.url, **AT_FIRST_MISS)
+    past_first_run(competitor_undercut_sensor, resources)
     p3, p4, p5 = (current_price(settings, p) for p in ("P003", "P004", "P005"))
     cents = Decimal("0.01")
     # P003: no purchases. TechMart 20 % below → alert; GadgetZone 5 % below → not enough;
@@ -388,6 +411,266 @@ def test_undercut_alerts_only_on_weak_demand_and_fresh_prices(settings: Settings
     assert summary.startswith("0 open competitor undercut alert(s); opened 0, cleared 1")
 
 
+# --- hysteresis -----------------------------------------------------------------------------------------
+
+
+def test_undercut_alert_holds_between_thresholds_and_clears_after_consecutive_misses(
+    settings: Settings, webhook: Webhook
+) -> None:
+    # Open above 10 %, hold above 7 %, clear after 3 evaluations in a row at or below 7 % (the defaults).
+    resources = resources_for(settings, webhook.url)
+    past_first_run(competitor_undercut_sensor, resources)
+    ours = current_price(settings, "P003")
+    cents = Decimal("0.01")
+    key = "competitor_undercut:P003:TechMart"
+
+    def competitor_gap(pct: int) -> str:
+        price = (ours * (100 - pct) / 100).quantize(cents)
+        observe_competitor(settings, "P003", "TechMart", price, ago(seconds=1))
+        return evaluate(competitor_undercut_sensor, resources)
+
+    competitor_gap(12)
+    [opened] = stored_alerts(settings, "competitor_undercut")
+    assert opened["cleared_at"] is None and len(webhook.posts) == 1
+
+    # Hovering around the open threshold (the flapping seen live): between the two, the alert holds and is
+    # refreshed, nothing is posted.
+    for pct in (9, 11, 8, 9):
+        competitor_gap(pct)
+        [alert] = stored_alerts(settings, "competitor_undercut")
+        assert alert["cleared_at"] is None and alert["missed_evaluations"] == 0
+        assert alert["context"]["gap_pct"] == pytest.approx(pct, abs=0.05)
+    assert len(webhook.posts) == 1
+
+    # Below the clear threshold twice, then back between: the count of misses starts over.
+    for missed in (1, 2):
+        summary = competitor_gap(5)
+        [alert] = stored_alerts(settings, "competitor_undercut")
+        assert alert["cleared_at"] is None and alert["missed_evaluations"] == missed
+        assert "1 no longer seen, clearing" in summary
+    competitor_gap(8)
+    assert stored_alerts(settings, "competitor_undercut")[0]["missed_evaluations"] == 0
+
+    # Three evaluations in a row below it: cleared on the third, one "resolved".
+    competitor_gap(5)
+    competitor_gap(4)
+    assert by_key(stored_alerts(settings, "competitor_undercut")) != {} and len(webhook.posts) == 1
+    summary = competitor_gap(3)
+    [alert] = stored_alerts(settings, "competitor_undercut")
+    assert alert["alert_id"] == opened["alert_id"] and alert["cleared_at"] is not None
+    assert "cleared 1" in summary
+    assert len(webhook.posts) == 2 and "RESOLVED" in webhook.posts[1]["text"]
+
+    # Only a gap above the open threshold opens again (a new alert).
+    competitor_gap(9)
+    assert by_key(stored_alerts(settings, "competitor_undercut")) == {}
+    competitor_gap(11)
+    assert by_key(stored_alerts(settings, "competitor_undercut"))[key]["alert_id"] != opened["alert_id"]
+    assert len(webhook.posts) == 3
+
+
+def test_stock_alert_clears_after_n_evaluations_without_the_condition(settings: Settings) -> None:
+    resources = resources_for(settings, None, alert_clear_after_evaluations=2)
+    set_stock(settings, "P013", "WH-PH", 0)
+    evaluate(stock_out_sensor, resources)
+    set_stock(settings, "P013", "WH-PH", 500)
+    evaluate(stock_out_sensor, resources)
+    [alert] = stored_alerts(settings, "stock")
+    assert alert["cleared_at"] is None and alert["missed_evaluations"] == 1
+    evaluate(stock_out_sensor, resources)
+    [alert] = stored_alerts(settings, "stock")
+    assert alert["cleared_at"] is not None
+
+
+# --- competitor price moves --------------------------------------------------------------------------------
+
+
+def observe_price(settings: Settings, product_id: str, competitor: str, price: Decimal, at: datetime) -> None:
+    """An observation as ingest stores it: in the raw history, and as the newest price of the pair."""
+    execute(
+        settings,
+        "INSERT INTO competitor_prices (event_id, product_id, competitor_name, competitor_price, our_price, "
+        "price_difference, price_difference_pct, event_time) VALUES (%s, %s, %s, %s, %s, 0, 0, %s)",
+        (uuid.uuid4(), product_id, competitor, price, price, at),
+    )
+    observe_competitor(settings, product_id, competitor, price, at)
+
+
+def test_price_move_alert_follows_its_direction_and_renotifies_only_on_a_further_move(
+    settings: Settings, webhook: Webhook
+) -> None:
+    resources = resources_for(
+        settings,
+        webhook.url,
+        alert_price_move_direction="down",
+        alert_price_move_min_pct=5.0,
+        alert_price_move_severity="warning",
+    )
+    sensor = competitor_price_move_sensor
+    # Yesterday's prices (before the 24 h window), then today's.
+    observe_price(settings, "P003", "GadgetZone", Decimal("200.00"), ago(hours=30))
+    observe_price(settings, "P003", "TechMart", Decimal("100.00"), ago(hours=30))
+    observe_price(settings, "P004", "TechMart", Decimal("100.00"), ago(hours=30))
+    past_first_run(sensor, resources)
+
+    observe_price(settings, "P003", "GadgetZone", Decimal("188.00"), ago(minutes=5))  # -6 %: an alert
+    observe_price(settings, "P003", "TechMart", Decimal("97.00"), ago(minutes=5))  # -3 %: too small
+    observe_price(settings, "P004", "TechMart", Decimal("110.00"), ago(minutes=5))  # +10 %: not watched
+    # Moved 20 % down, but observed 7 h ago: stale (the pricing engine's 6 h), ignored.
+    observe_price(settings, "P005", "TechMart", Decimal("100.00"), ago(hours=40))
+    observe_price(settings, "P005", "TechMart", Decimal("80.00"), ago(hours=7))
+    evaluate(sensor, resources)
+
+    [alert] = stored_alerts(settings, "competitor_price_move")
+    assert alert["condition_key"] == "competitor_price_move:P003:GadgetZone"
+    assert alert["severity"] == "warning"
+    assert alert["context"]["price_before"] == 200.0 and alert["context"]["competitor_price"] == 188.0
+    assert alert["context"]["change_pct"] == -6.0
+    assert len(webhook.posts) == 1
+    assert "GadgetZone moved its price of P003" in webhook.texts()[0]
+
+    # The same price observed again, and a move of less than the minimum further: no notification.
+    for price in ("188.00", "188.00", "180.00"):
+        observe_price(settings, "P003", "GadgetZone", Decimal(price), ago(seconds=1))
+        evaluate(sensor, resources)
+    assert len(webhook.posts) == 1
+
+    # 5 % below the announced 188: the same open alert, announced again with the new price.
+    observe_price(settings, "P003", "GadgetZone", Decimal("178.60"), ago(seconds=1))
+    evaluate(sensor, resources)
+    [again] = stored_alerts(settings, "competitor_price_move")
+    assert again["alert_id"] == alert["alert_id"] and again["cleared_at"] is None
+    assert again["context"]["competitor_price"] == 178.6
+    assert len(webhook.posts) == 2
+    fields = {
+        f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in webhook.posts[1]["blocks"][1]["fields"]
+    }
+    assert fields["*competitor_price*"] == "178.6" and fields["*change_pct*"] == "-10.7"
+    # Measured from 178.60 now: 172 is 3.7 % further, not news.
+    observe_price(settings, "P003", "GadgetZone", Decimal("172.00"), ago(seconds=1))
+    evaluate(sensor, resources)
+    assert len(webhook.posts) == 2
+
+
+# --- first run, daily cap, digest ------------------------------------------------------------------------
+
+
+def notifications(settings: Settings, kind: str) -> list[tuple[str, list[int]]]:
+    with psycopg.connect(settings.database_conninfo) as conn:
+        rows = conn.execute(
+            "SELECT message, alert_ids FROM alert_notifications WHERE kind = %s ORDER BY notification_id",
+            (kind,),
+        ).fetchall()
+    return [(message, list(ids)) for message, ids in rows]
+
+
+def test_first_run_opens_what_already_holds_and_sends_one_summary(
+    settings: Settings, webhook: Webhook
+) -> None:
+    resources = resources_for(settings, webhook.url)
+    for product in ("P020", "P021", "P022"):
+        set_stock(settings, product, "WH-LAGOS", 0)
+    set_stock(settings, "P023", "WH-ABUJA", 10)
+    for i in range(6):
+        record_sale(settings, "P023", "WH-ABUJA", 10, ago(minutes=10 + 30 * i))  # 10/h: 1 h left
+
+    # The webhook is down for the first run: the summary waits, nothing is lost.
+    webhook.status = 503
+    summary = evaluate(stock_out_sensor, resources)
+    assert "opened 4" in summary and "first run: one summary for all" in summary
+    assert len(stored_alerts(settings, "stock")) == 4 and webhook.posts == []
+
+    webhook.status = 200
+    evaluate(stock_out_sensor, resources)
+    alerts = stored_alerts(settings, "stock")
+    assert len(alerts) == 4 and all(a["notified_at"] is not None for a in alerts)
+    [post] = webhook.posts
+    assert post["text"] == ":bell: *4 stock alert(s) open at the first evaluation* (3 critical, 1 warning)"
+    listed = post["blocks"][1]["text"]["text"].splitlines()
+    assert len(listed) == 4 and listed[0].startswith("• [critical] Stock out: P020")
+    assert listed[-1].startswith("• [warning] Low stock: P023")
+    assert notifications(settings, "stock") == [("summary", sorted(a["alert_id"] for a in alerts))]
+
+    # Afterwards: no repeat of the summary, and each new condition has its own message.
+    evaluate(stock_out_sensor, resources)
+    assert len(webhook.posts) == 1
+    set_stock(settings, "P024", "WH-PH", 0)
+    evaluate(stock_out_sensor, resources)
+    assert len(webhook.posts) == 2 and webhook.texts()[1].startswith(
+        ":red_circle: *CRITICAL* Stock out: P024"
+    )
+
+
+def test_daily_cap_holds_messages_back_with_one_notice_until_the_next_day(
+    settings: Settings, webhook: Webhook
+) -> None:
+    resources = resources_for(settings, webhook.url, alert_daily_cap=3)
+    past_first_run(stock_out_sensor, resources)
+    products = ("P025", "P026", "P027", "P028", "P029")
+    for product in products:
+        set_stock(settings, product, "WH-LAGOS", 0)
+
+    evaluate(stock_out_sensor, resources)
+    texts = webhook.texts()
+    assert len(texts) == 4
+    assert [p for p in products for t in texts[:3] if f"Stock out: {p}" in t] == ["P025", "P026", "P027"]
+    assert texts[3].startswith(":no_bell: *Daily cap reached*: 3 stock message(s) posted today; 2 more")
+    held = by_key(stored_alerts(settings, "stock"))
+    assert [k for k, a in held.items() if a["notified_at"] is None] == [
+        "stock:P028:WH-LAGOS",
+        "stock:P029:WH-LAGOS",
+    ]
+
+    # Still today: silence (the notice said so once), and the held alerts stay pending.
+    set_stock(settings, "P030", "WH-LAGOS", 0)
+    evaluate(stock_out_sensor, resources)
+    assert len(webhook.posts) == 4
+
+    # The next UTC day (today's messages moved back a day): the held alerts go out.
+    execute(settings, "UPDATE alert_notifications SET sent_at = sent_at - interval '1 day'")
+    evaluate(stock_out_sensor, resources)
+    assert len(webhook.posts) == 7
+    assert all(a["notified_at"] is not None for a in by_key(stored_alerts(settings, "stock")).values())
+
+
+def test_low_severity_alerts_are_posted_as_one_digest_per_interval(
+    settings: Settings, webhook: Webhook
+) -> None:
+    # Price moves are info by default: digested, at most one digest an hour.
+    resources = resources_for(settings, webhook.url, alert_digest_interval_s=3600)
+    sensor = competitor_price_move_sensor
+    for product in ("P014", "P015", "P016"):
+        observe_price(settings, product, "TechMart", Decimal("100.00"), ago(hours=30))
+    past_first_run(sensor, resources)
+
+    observe_price(settings, "P014", "TechMart", Decimal("90.00"), ago(minutes=1))
+    observe_price(settings, "P015", "TechMart", Decimal("110.00"), ago(minutes=1))
+    evaluate(sensor, resources)
+    [digest] = webhook.posts
+    assert digest["text"] == ":memo: *Digest of low-severity competitor price move alerts*: 2 open"
+    assert digest["blocks"][1]["text"]["text"].splitlines() == [
+        "• TechMart moved its price of P014 (" + PRODUCTS_BY_ID["P014"].name + "): 100.00 → 90.00 "
+        "(-10.0 % in 24 h)",
+        "• TechMart moved its price of P015 (" + PRODUCTS_BY_ID["P015"].name + "): 100.00 → 110.00 "
+        "(+10.0 % in 24 h)",
+    ]
+
+    # Another move within the hour waits for the next digest.
+    observe_price(settings, "P016", "TechMart", Decimal("80.00"), ago(minutes=1))
+    evaluate(sensor, resources)
+    assert len(webhook.posts) == 1
+    waiting = by_key(stored_alerts(settings, "competitor_price_move"))["competitor_price_move:P016:TechMart"]
+    assert waiting["notified_at"] is None
+
+    # An hour later: one digest with it.
+    execute(settings, "UPDATE alert_notifications SET sent_at = sent_at - interval '1 hour'")
+    evaluate(sensor, resources)
+    assert len(webhook.posts) == 2
+    assert webhook.texts()[1].endswith("alerts*: 1 open")
+    assert "P016" in webhook.posts[1]["blocks"][1]["text"]["text"]
+    assert [m for m, _ in notifications(settings, "competitor_price_move")] == ["digest", "digest"]
+
+
 # --- asset checks --------------------------------------------------------------------------------------
 
 
@@ -437,6 +720,7 @@ def test_quality_sensor_alerts_on_failing_checks_until_they_pass(
                 quality_sensor, resources, instance=instance, repository_def=defs.get_repository_def()
             )
 
+        check()  # past the first run: nothing evaluated yet
         run_checks()
         summary = check()
         [alert] = stored_alerts(settings, "asset_check")
@@ -472,6 +756,7 @@ def test_quality_sensor_alerts_on_failing_checks_until_they_pass(
 
         # Passing again: cleared, resolved.
         outcome.update(crash=False, passed=True)
+        check()  # past the first run: nothing evaluated yet
         run_checks()
         summary = check()
         [alert] = stored_alerts(settings, "asset_check")
