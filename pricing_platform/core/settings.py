@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     pricing_views_window_h: float = Field(
         24.0, gt=0, description="profit: recent views per hour are averaged over this window"
     )
+    pricing_inputs_store_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="a cycle stores its decision inputs for the what-if preview when the newest "
+        "stored ones are older than this (0: every cycle); large catalogs save the cost most minutes",
+    )
     pricing_auto_apply_band_pct: float = Field(
         0.0,
         ge=0,

@@ -274,8 +274,9 @@ def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | Non
     """Read, decide and append one cycle in a single transaction (readers never see half a cycle).
 
     `rules` are the environment's; each category's stored policy overrides them (pricing/policy.py). The
-    profit strategy's inputs are read for every product, whatever its strategy, and stored with the
-    cycle's other inputs, so a preview of another strategy works from what this cycle saw.
+    profit strategy's inputs are read for the products it prices and, when the stored inputs are due
+    (`inputs_store_interval_s`), for every product, stored with the cycle's other inputs so that a preview
+    of another strategy works from what this cycle saw.
     `now` is the instant the cycle prices at (the last hour's purchases, the prices' ages): the real
     clock by default, a simulated one in simulated-time runs."""
     cycle_id = uuid.uuid4()
@@ -283,17 +284,21 @@ def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | Non
     with conn.transaction():
         started = time.perf_counter()
         overrides = load_overrides(conn)
+        rules_of = rules_by_category(rules, overrides)
         inputs = load_inputs(conn, rules, now)
-        ids = inputs["product_id"].tolist()
-        profit_inputs = load_profit_inputs(conn, rules, now, ids)
+        store = cycle_inputs.due(conn, rules.inputs_store_interval_s)
+        ids = [pid for pid, category in zip(inputs["product_id"].tolist(), inputs["category"].tolist(),
+               strict=True) if store or rules_of(category).strategy == "profit"]  # fmt: skip
+        profit_inputs = load_profit_inputs(conn, rules, now, ids) if ids else None
         read_done = time.perf_counter()
-        decided = decide_all(inputs, profit_inputs, rules_by_category(rules, overrides))
+        decided = decide_all(inputs, profit_inputs, rules_of)
         decide_done = time.perf_counter()
         priced = len(decided["product_id"])
         if priced:
             write_recommendations(conn, cycle_id, decided)
-            document = cycle_inputs.to_json(rules, overrides, inputs, profit_inputs)
-            cycle_inputs.save(conn, cycle_id, now, document)
+            if store and profit_inputs is not None:
+                document = cycle_inputs.to_json(rules, overrides, inputs, profit_inputs)
+                cycle_inputs.save(conn, cycle_id, now, document)
         write_done = time.perf_counter()
     guardrails: Counter[str] = Counter()
     for label in decided["guardrail"].tolist():

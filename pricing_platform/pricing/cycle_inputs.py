@@ -100,6 +100,19 @@ LATEST_SQL = sql.SQL("SELECT cycle_id, priced_at, inputs FROM {} ORDER BY create
 )
 
 
+_DUE = sql.SQL("SELECT coalesce(max(created_at) <= now() - make_interval(secs => %s), true) FROM {}").format(
+    sql.Identifier(tables.PRICING_CYCLE_INPUTS)
+)
+
+
+def due(conn: psycopg.Connection, interval_s: float) -> bool:
+    """Whether this cycle should store its inputs: none stored yet, or the newest are `interval_s` old."""
+    if interval_s <= 0:
+        return True
+    row = conn.execute(_DUE, (interval_s,)).fetchone()
+    return bool(row and row[0])
+
+
 def save(conn: psycopg.Connection, cycle_id: uuid.UUID, priced_at: datetime, document: str) -> None:
     """Store one cycle's inputs (in the cycle's transaction) and drop all but the newest KEPT_CYCLES."""
     conn.execute(_SAVE, (cycle_id, priced_at, Json(document, dumps=lambda text: text)))

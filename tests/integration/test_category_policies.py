@@ -179,15 +179,22 @@ def test_the_next_cycle_prices_by_the_saved_policy_as_the_preview_said(database:
     assert latest["P007"][0] == "rules"  # another category keeps the environment's strategy
 
 
-def test_a_cycle_keeps_only_the_newest_inputs(database: str) -> None:
+def test_a_cycle_keeps_only_the_newest_inputs_and_stores_them_at_most_every_interval(database: str) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(database, autocommit=True) as conn:
         for competitor in COMPETITORS:
             scrape(conn, "P001", competitor, 899.99, 899.99, now - timedelta(minutes=1))
+        every_cycle = PricingRules.defaults().model_copy(update={"inputs_store_interval_s": 0.0})
         for _ in range(cycle_inputs.KEPT_CYCLES + 2):
-            last = run_cycle(conn, PricingRules.defaults(), now=now)
+            last = run_cycle(conn, every_cycle, now=now)
         stored = conn.execute("SELECT count(*) FROM pricing_cycle_inputs").fetchone()
         latest = cycle_inputs.load_latest(conn)
+        # With an interval, a cycle within it stores nothing (a large catalog saves the cost).
+        run_cycle(
+            conn, PricingRules.defaults().model_copy(update={"inputs_store_interval_s": 600.0}), now=now
+        )
+        after = cycle_inputs.load_latest(conn)
     assert stored == (cycle_inputs.KEPT_CYCLES,)
     assert latest is not None and latest.cycle_id == last.cycle_id
     assert latest.inputs["product_id"].tolist() == ["P001"]
+    assert after is not None and after.cycle_id == last.cycle_id
