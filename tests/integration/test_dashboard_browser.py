@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from pricing_platform.core.catalog import CATEGORY_NAMES, Stream
 from pricing_platform.core.settings import Settings
@@ -105,12 +105,9 @@ def test_every_page(dashboard: str, browser: Browser, artifacts_dir: Path) -> No
     assert errors == []
 
 
-def test_an_analyst_approves_a_price_in_chromium(
-    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
-) -> None:
-    """The whole approval path in a real browser: choose, name, click; the price and the audit row change.
-    (The shop's other readers assert nothing an approved price would change.)"""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+def choose_first_queued(page: Page, dashboard: str, analyst: str) -> str:
+    """On the Pricing page, choose the review queue's first recommendation and sign with `analyst`;
+    returns its product id. The name reaches the server on Enter, and the rerun enables the buttons."""
     page.goto(f"{dashboard}/pricing")
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible(timeout=60_000)
     page.locator("[data-testid='stSelectbox']").first.click()
@@ -118,9 +115,18 @@ def test_an_analyst_approves_a_price_in_chromium(
     product_id = option.inner_text().split()[0]
     option.click()
     name = page.get_by_label("Your name (recorded in the audit trail)")
-    name.fill("Ada Analyst")
+    name.fill(analyst)
     name.press("Enter")
-    # The name reaches the server on Enter, and the rerun that follows enables the button.
+    return product_id
+
+
+def test_an_analyst_approves_a_price_in_chromium(
+    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
+) -> None:
+    """The whole approval path in a real browser: choose, name, click; the price and the audit row change.
+    (The shop's other readers assert nothing an approved price would change.)"""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    product_id = choose_first_queued(page, dashboard, "Ada Analyst")
     approve = page.get_by_role("button", name="Approve price change")
     expect(approve).to_be_enabled(timeout=30_000)
     approve.click()
@@ -141,15 +147,7 @@ def test_an_analyst_rejects_a_move_and_stops_automatic_application_in_chromium(
     """The review queue's reject (with a note) and the policy page's kill switch, in a real browser."""
     page = browser.new_page(viewport={"width": 1440, "height": 1600})
     try:
-        page.goto(f"{dashboard}/pricing")
-        expect(page.get_by_role("heading", name="Review queue")).to_be_visible(timeout=60_000)
-        page.locator("[data-testid='stSelectbox']").first.click()
-        option = page.get_by_role("option").first
-        product_id = option.inner_text().split()[0]
-        option.click()
-        name = page.get_by_label("Your name (recorded in the audit trail)")
-        name.fill("Ada Analyst")
-        name.press("Enter")
+        product_id = choose_first_queued(page, dashboard, "Ada Analyst")
         note = page.get_by_label("Note (optional; a rejection needs one)")
         note.fill("brand campaign this week")
         note.press("Enter")

@@ -86,6 +86,7 @@ DECLARE
     new_row category_policies;
     setting text;
     violated text;
+    columns text;
     change policy_changes;
 BEGIN
     IF p_changed_by IS NULL OR btrim(p_changed_by) = '' THEN
@@ -135,16 +136,17 @@ BEGIN
     END LOOP;
     new_row.updated_by := btrim(p_changed_by);
     new_row.updated_at := now();
+    -- Every column but the key, whatever columns later migrations add: no new function per setting.
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
+    FROM pg_attribute
+    WHERE attrelid = 'category_policies'::regclass AND attnum > 0 AND NOT attisdropped
+      AND attname <> 'category';
     BEGIN
-        UPDATE category_policies SET
-            strategy = new_row.strategy, lower_gap_pct = new_row.lower_gap_pct,
-            lower_max_velocity = new_row.lower_max_velocity, raise_gap_pct = new_row.raise_gap_pct,
-            raise_min_velocity = new_row.raise_min_velocity, target_factor = new_row.target_factor,
-            min_margin_pct = new_row.min_margin_pct, max_step_pct = new_row.max_step_pct,
-            min_gain_pct = new_row.min_gain_pct, lead_time_h = new_row.lead_time_h,
-            overstock_days = new_row.overstock_days, updated_by = new_row.updated_by,
-            updated_at = new_row.updated_at
-        WHERE category = p_category;
+        EXECUTE format(
+            'UPDATE category_policies SET (%s) = '
+            '(SELECT %s FROM jsonb_populate_record(NULL::category_policies, $1)) WHERE category = $2',
+            columns, columns
+        ) USING to_jsonb(new_row), p_category;
     EXCEPTION WHEN check_violation THEN
         GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
         RAISE EXCEPTION 'refused for %: %', p_category, violated USING ERRCODE = 'PA106';

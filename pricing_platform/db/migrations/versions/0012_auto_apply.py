@@ -1,6 +1,7 @@
 """Automatic application within a bandwidth, a kill switch, and a review queue for everything else.
 
-- `category_policies` gains the auto-apply settings a category may override: `auto_apply_band_pct` (a
+- `category_policies` gains the auto-apply settings a category may override (`set_category_policy` sets
+  whatever columns the table has): `auto_apply_band_pct` (a
   recommendation moving the price by at most this % is applied automatically; 0: none), its
   `auto_apply_min_confidence` and `max_changes_per_day` (per product, counting every price change of the
   last 24 h). A band above the category's max step is refused.
@@ -89,97 +90,6 @@ AS $fn$
                OR (decision = 'rejected' AND recommendation = p_recommendation
                    AND recommended_price = p_price))
     )
-$fn$;
-
-CREATE OR REPLACE FUNCTION set_category_policy(
-    p_category text, p_settings jsonb, p_changed_by text, p_note text DEFAULT NULL
-)
-RETURNS SETOF policy_changes
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = public, pg_temp
-AS $fn$
-DECLARE
-    known text[];
-    unknown text[];
-    old_row category_policies;
-    new_row category_policies;
-    setting text;
-    violated text;
-    change policy_changes;
-BEGIN
-    IF p_changed_by IS NULL OR btrim(p_changed_by) = '' THEN
-        RAISE EXCEPTION 'a policy change needs the name of the person making it' USING ERRCODE = 'PA101';
-    END IF;
-    IF NOT EXISTS (SELECT FROM products WHERE category = p_category) THEN
-        RAISE EXCEPTION 'category % does not exist; the catalog has %', p_category,
-            (SELECT string_agg(DISTINCT category, ', ') FROM products) USING ERRCODE = 'PA102';
-    END IF;
-    SELECT array_agg(attname::text ORDER BY attnum) INTO known
-    FROM pg_attribute
-    WHERE attrelid = 'category_policies'::regclass AND attnum > 0 AND NOT attisdropped
-      AND attname NOT IN ('category', 'updated_by', 'updated_at');
-    IF p_settings IS NULL OR jsonb_typeof(p_settings) <> 'object' OR p_settings = '{}'::jsonb THEN
-        RAISE EXCEPTION 'no setting to change: pass {"setting": value, ...} (null: the default); settings: %',
-            array_to_string(known, ', ') USING ERRCODE = 'PA103';
-    END IF;
-    SELECT array_agg(k ORDER BY k) INTO unknown FROM jsonb_object_keys(p_settings) k WHERE k <> ALL (known);
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'unknown setting %; a category may set %', array_to_string(unknown, ', '),
-            array_to_string(known, ', ') USING ERRCODE = 'PA103';
-    END IF;
-    IF jsonb_typeof(p_settings -> 'strategy') NOT IN ('null')
-       AND p_settings ->> 'strategy' NOT IN ('rules', 'profit') THEN
-        RAISE EXCEPTION 'unknown strategy "%" for %; known: rules, profit', p_settings ->> 'strategy',
-            p_category USING ERRCODE = 'PA105';
-    END IF;
-
-    INSERT INTO category_policies (category, updated_by) VALUES (p_category, btrim(p_changed_by))
-    ON CONFLICT (category) DO NOTHING;
-    SELECT * INTO old_row FROM category_policies WHERE category = p_category FOR UPDATE;
-    new_row := old_row;
-    FOREACH setting IN ARRAY ARRAY(SELECT jsonb_object_keys(p_settings)) LOOP
-        IF jsonb_typeof(p_settings -> setting) NOT IN ('null', CASE WHEN setting = 'strategy' THEN 'string'
-                                                                    ELSE 'number' END) THEN
-            RAISE EXCEPTION '% must be %, not %', setting,
-                CASE WHEN setting = 'strategy' THEN 'a strategy name' ELSE 'a number' END,
-                p_settings -> setting USING ERRCODE = 'PA104';
-        END IF;
-        BEGIN
-            new_row := jsonb_populate_record(new_row, jsonb_build_object(setting, p_settings -> setting));
-        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
-            RAISE EXCEPTION '% must be a whole number, not %', setting, p_settings -> setting
-                USING ERRCODE = 'PA104';
-        END;
-    END LOOP;
-    new_row.updated_by := btrim(p_changed_by);
-    new_row.updated_at := now();
-    BEGIN
-        UPDATE category_policies SET
-            strategy = new_row.strategy, lower_gap_pct = new_row.lower_gap_pct,
-            lower_max_velocity = new_row.lower_max_velocity, raise_gap_pct = new_row.raise_gap_pct,
-            raise_min_velocity = new_row.raise_min_velocity, target_factor = new_row.target_factor,
-            min_margin_pct = new_row.min_margin_pct, max_step_pct = new_row.max_step_pct,
-            min_gain_pct = new_row.min_gain_pct, lead_time_h = new_row.lead_time_h,
-            overstock_days = new_row.overstock_days, auto_apply_band_pct = new_row.auto_apply_band_pct,
-            auto_apply_min_confidence = new_row.auto_apply_min_confidence,
-            max_changes_per_day = new_row.max_changes_per_day, updated_by = new_row.updated_by,
-            updated_at = new_row.updated_at
-        WHERE category = p_category;
-    EXCEPTION WHEN check_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        RAISE EXCEPTION 'refused for %: %', p_category, violated USING ERRCODE = 'PA106';
-    END;
-    FOREACH setting IN ARRAY ARRAY(SELECT jsonb_object_keys(p_settings) ORDER BY 1) LOOP
-        IF (to_jsonb(old_row) -> setting) IS DISTINCT FROM (to_jsonb(new_row) -> setting) THEN
-            INSERT INTO policy_changes (scope, subject, setting, old_value, new_value, changed_by, note)
-            VALUES ('category', p_category, setting, nullif(to_jsonb(old_row) -> setting, 'null'::jsonb),
-                    nullif(to_jsonb(new_row) -> setting, 'null'::jsonb), btrim(p_changed_by), p_note)
-            RETURNING * INTO change;
-            RETURN NEXT change;
-        END IF;
-    END LOOP;
-END
 $fn$;
 
 CREATE FUNCTION set_auto_apply(p_enabled boolean, p_changed_by text, p_note text DEFAULT NULL)
