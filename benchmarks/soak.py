@@ -41,11 +41,10 @@ import typer
 from pricing_platform.localstack.ephemeral import free_port, server_root
 from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
-from pricing_platform.simulators.market.live import read_delivered
+from pricing_platform.simulators.market.live import read_delivered, read_landed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_SESSIONS_PER_DAY = 40_000  # MARKET_SESSIONS_PER_DAY's default: the demo rate
-OPENING_BALANCES = 90  # inventory_events rows that are not events (one per stock slot)
 SCHEDULED_TAG = ".dagster/scheduled_execution_time"
 RESULTS = PROJECT_ROOT / "benchmarks" / "results"
 
@@ -165,20 +164,6 @@ def delivered(state: Path) -> dict[str, int]:
     return read_delivered(delivered_log(state))
 
 
-def landed(database_url: str) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        clicks, moves, prices = conn.execute(
-            "SELECT (SELECT count(*) FROM clickstream_events), (SELECT count(*) FROM inventory_events), "
-            "(SELECT count(*) FROM competitor_prices)"
-        ).fetchone()  # type: ignore[misc]
-        letters = dict(conn.execute("SELECT topic, count(*) FROM dead_letters GROUP BY topic").fetchall())
-    return {
-        "clickstream": clicks + letters.get("raw.clickstream", 0),
-        "inventory": moves - OPENING_BALANCES + letters.get("raw.inventory_updates", 0),
-        "competitor": prices + letters.get("raw.competitor_prices", 0),
-    }
-
-
 def mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else 0.0
 
@@ -280,10 +265,10 @@ def drain(
     broker lost never land), or `timeout_s`. The durable broker's consumers were seen to stall for minutes
     at a time with a backlog: a short idle limit would report a backlog as a loss."""
     deadline = time.time() + timeout_s
-    arrived, changed = landed(database_url), time.time()
+    arrived, changed = read_landed(database_url), time.time()
     while arrived != produced and time.time() < deadline and time.time() - changed < idle_s:
         time.sleep(15)
-        now = landed(database_url)
+        now = read_landed(database_url)
         if now != arrived:
             arrived, changed = now, time.time()
             print(f"draining: landed {arrived} of {produced}", flush=True)

@@ -18,7 +18,7 @@ import pytest
 
 from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
-from pricing_platform.simulators.market.live import read_delivered
+from pricing_platform.simulators.market.live import read_delivered, read_landed
 from tests.support.monitoring import prometheus_api
 from tests.support.servers import free_port, server_root
 from tests.support.workers import PROJECT_ROOT, wait_until
@@ -56,21 +56,6 @@ def _processes_of(state_dir: str) -> list[str]:
 
 def _delivered(state_dir: Path, key: str | None = None) -> dict[str, int]:
     return read_delivered(delivered_log(state_dir), key)
-
-
-def _landed(database_url: str) -> dict[str, int]:
-    """Rows landed plus dead letters per stream (the 90 opening stock balances are not events)."""
-    with psycopg.connect(database_url) as conn:
-        clicks, moves, prices = conn.execute(
-            "SELECT (SELECT count(*) FROM clickstream_events), (SELECT count(*) FROM inventory_events) - 90, "
-            "(SELECT count(*) FROM competitor_prices)"
-        ).fetchone()  # type: ignore[misc]
-        letters = dict(conn.execute("SELECT topic, count(*) FROM dead_letters GROUP BY topic").fetchall())
-    return {
-        "clickstream": clicks + letters.get("raw.clickstream", 0),
-        "inventory": moves + letters.get("raw.inventory_updates", 0),
-        "competitor": prices + letters.get("raw.competitor_prices", 0),
-    }
 
 
 def _answers(url: str) -> bool:
@@ -260,15 +245,17 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     delivered, in_doubt = _delivered(state_dir), _delivered(state_dir, "in_doubt")
     assert delivered["clickstream"] > 0
 
+    database = stack_env["DATABASE_URL"]
+
     def all_landed_once() -> bool:
-        landed = _landed(stack_env["DATABASE_URL"])
+        landed = read_landed(database)
         return all(delivered[s] <= landed[s] <= delivered[s] + in_doubt[s] for s in landed)
 
     wait_until(
         all_landed_once,
         120,
         "every acknowledged event landed or dead-lettered, once",
-        lambda: f"delivered {delivered} (+ in doubt {in_doubt}), landed {_landed(stack_env['DATABASE_URL'])}",
+        lambda: f"delivered {delivered} (+ in doubt {in_doubt}), landed {read_landed(database)}",
     )
 
     # A SIGKILLed broker restarts (the process manager) with its data: ingest carries on, and nothing lands
@@ -288,16 +275,16 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     allowed = {s: max(5, (after_kill[s] - delivered[s]) // 100) for s in after_kill}
 
     def settled() -> bool:
-        landed = _landed(stack_env["DATABASE_URL"])
+        landed = read_landed(database)
         return all(after_kill[s] - allowed[s] <= landed[s] <= limit[s] for s in landed)
 
     wait_until(
         settled,
         120,
         "the acknowledged events landed once (a bounded few missing after the SIGKILL)",
-        lambda: f"delivered {after_kill}, landed {_landed(stack_env['DATABASE_URL'])}",
+        lambda: f"delivered {after_kill}, landed {read_landed(stack_env['DATABASE_URL'])}",
     )
-    assert all(n <= limit[s] for s, n in _landed(stack_env["DATABASE_URL"]).items()), "none twice"
+    assert all(n <= limit[s] for s, n in read_landed(stack_env["DATABASE_URL"]).items()), "none twice"
 
     assert _cli(stack_env, "down").returncode == 0
     after = _cli(stack_env, "status")

@@ -15,9 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+import psycopg
 from confluent_kafka import Producer
+from psycopg import sql
 
-from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core import tables
+from pricing_platform.core.catalog import PRODUCTS, TOPICS, WAREHOUSES, Stream
 from pricing_platform.core.events import ENCODER
 from pricing_platform.core.settings import Settings
 from pricing_platform.simulators.market.shop import Market, MarketConfig
@@ -133,6 +136,34 @@ def record_delivered(
     }
     with path.open("a") as handle:
         handle.write(json.dumps(line) + "\n")
+
+
+# The event tables each stream lands in; inventory_events also holds one opening balance per stock slot,
+# which is not an event.
+_LANDED_IN: Final = {
+    Stream.CLICKSTREAM: tables.CLICKSTREAM_EVENTS,
+    Stream.INVENTORY: tables.INVENTORY_EVENTS,
+    Stream.COMPETITOR: tables.COMPETITOR_PRICES,
+}
+OPENING_BALANCES: Final = len(PRODUCTS) * len(WAREHOUSES)
+
+
+def read_landed(conninfo: str) -> dict[str, int]:
+    """Per stream, the events landed plus those dead-lettered: what `read_delivered` is compared with."""
+    with psycopg.connect(conninfo) as conn:
+        letters = dict(
+            conn.execute(
+                sql.SQL("SELECT topic, count(*) FROM {} GROUP BY topic").format(
+                    sql.Identifier(tables.DEAD_LETTERS)
+                )
+            ).fetchall()
+        )
+        landed = {}
+        for stream, table in _LANDED_IN.items():
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+            rows = (row[0] if row else 0) - (OPENING_BALANCES if stream is Stream.INVENTORY else 0)
+            landed[stream.value] = rows + letters.get(TOPICS[stream].name, 0)
+    return landed
 
 
 def read_delivered(path: Path, key: str | None = None) -> dict[str, int]:
