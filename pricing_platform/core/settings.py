@@ -89,12 +89,17 @@ class Settings(BaseSettings):
     pricing_lower_max_velocity: int = Field(2, ge=0, description="...and fewer purchases than this last hour")
     pricing_raise_gap_pct: float = Field(10.0, gt=0, description="raise when we are more than this % below")
     pricing_raise_min_velocity: int = Field(5, ge=0, description="...and at least this many purchases")
+    # The ranges here and in category_policies' CHECKs (migration 0011) are the same.
     pricing_target_factor: float = Field(
-        0.99, gt=0, description="raise/lower target = factor × competitor avg"
+        0.99, ge=0.5, le=1.5, description="raise/lower target = factor × competitor avg"
     )
     pricing_staleness_s: int = Field(6 * 3600, gt=0, description="ignore competitor prices older than this")
-    pricing_min_margin_pct: float = Field(5.0, ge=0, description="never below unit cost × (1 + this %)")
-    pricing_max_step_pct: float = Field(10.0, gt=0, description="never move a price more than this % at once")
+    pricing_min_margin_pct: float = Field(
+        5.0, ge=0, le=500, description="never below unit cost × (1 + this %)"
+    )
+    pricing_max_step_pct: float = Field(
+        10.0, gt=0, le=50, description="never move a price more than this % at once"
+    )
     pricing_price_ending: float | None = Field(0.99, ge=0, lt=1, description="cents ending; unset: none")
     pricing_strategy: Literal["rules", "profit"] = Field(
         "rules", description="strategy of every category not named in PRICING_STRATEGIES"

@@ -1,8 +1,9 @@
 """What-if: the latest cycle's decisions for one category under an edited policy, beside what the cycle
 decided, with the predicted units and gross profit per hour of each (before anything is saved).
 
-Both sides run the cycle's own decision code (cycle.decide_all) on the cycle's stored inputs, so "before"
-reproduces the recommendations the cycle wrote, and the difference is the edit alone. Units and profit
+Both sides run the cycle's own decision code (cycle.decide_all) on the cycle's stored inputs: "before" with
+the policy saved now (which, unless it changed since, reproduces the recommendations the cycle wrote),
+"after" with the edit on top, so the difference is the edit alone. Units and profit
 come from the learned demand (profit.predict) for every product, whatever strategy priced it.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from pricing_platform.pricing.cycle import decide_all, demand_columns
 from pricing_platform.pricing.cycle_inputs import CycleInputs
-from pricing_platform.pricing.policy import POLICY_SETTINGS, rules_by_category
+from pricing_platform.pricing.policy import POLICY_SETTINGS, Overrides, rules_by_category
 from pricing_platform.pricing.profit import predict
 
 
@@ -45,16 +46,20 @@ class Preview:
     profit_after: float
 
 
-def preview(stored: CycleInputs, category: str, edited: Mapping[str, object]) -> Preview:
+def preview(
+    stored: CycleInputs, category: str, edited: Mapping[str, object], saved: Overrides | None = None
+) -> Preview:
     """The category's recommendations with `edited` (setting → value, None: back to the default) applied
-    over its stored policy."""
+    over the policy `saved` now (by default the one in force when the inputs were stored), beside those
+    under `saved` alone: the difference is the edit's."""
     unknown = set(edited) - set(POLICY_SETTINGS)
     if unknown:
         raise ValueError(f"unknown policy settings {sorted(unknown)}; known: {POLICY_SETTINGS}")
-    own = {**stored.overrides.get(category, {}), **edited}
-    after_overrides = {**stored.overrides, category: {k: v for k, v in own.items() if v is not None}}
+    current = stored.overrides if saved is None else saved
+    own = {**current.get(category, {}), **edited}
+    after_overrides = {**current, category: {k: v for k, v in own.items() if v is not None}}
     inputs = stored.inputs
-    before = decide_all(inputs, stored.profit_inputs, rules_by_category(stored.rules, stored.overrides))
+    before = decide_all(inputs, stored.profit_inputs, rules_by_category(stored.rules, current))
     after = decide_all(inputs, stored.profit_inputs, rules_by_category(stored.rules, after_overrides))
     rows = np.flatnonzero(inputs["category"] == category)
     demand = demand_columns(inputs, stored.profit_inputs, rows)

@@ -16,6 +16,7 @@ from typing import Final
 from uuid import UUID
 
 import dagster as dg
+import psycopg
 
 # Not exported by `dagster`; names the materialisation an evaluation checked (sensor-reported evaluations).
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -98,8 +99,14 @@ def recommendation_checks_sensor(
             continue
         # Only a cycle whose blocking checks passed is applied; if this process dies before the commit,
         # the cycle's moves wait in the review queue and the next cycle's are applied.
-        with postgres.connect() as conn:
-            outcomes = apply_cycle(conn, cycle.cycle_id, pricing)
+        try:
+            with postgres.connect() as conn:
+                outcomes = apply_cycle(conn, cycle.cycle_id, pricing)
+        except psycopg.Error as exc:
+            # The check results must still be reported; the moves wait in the review queue.
+            context.log.error("automatic application of cycle %s failed: %s", cycle.cycle_id, exc)
+            verdicts[-1]["auto_apply"] = f"failed: {exc}".splitlines()[0]
+            continue
         verdicts[-1]["auto_apply"] = summary(outcomes)
     push_quality_checks(pushgateway, [check_measure(o) for o in verdict.outcomes])
     context.log.info("checked %s", json.dumps(verdicts))

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pricing_platform.core import roles
 from pricing_platform.core.catalog import COMPETITORS
 from pricing_platform.core.settings import Settings
+from pricing_platform.dashboard import approvals
 from pricing_platform.dashboard.policies import (
     PolicyRefused,
     review_recommendation,
@@ -21,7 +22,7 @@ from pricing_platform.dashboard.policies import (
     set_category_policy,
 )
 from pricing_platform.pricing.auto_apply import apply_cycle
-from pricing_platform.pricing.cycle import run_cycle
+from pricing_platform.pricing.cycle import CycleSummary, run_cycle
 from pricing_platform.pricing.rules import PricingRules
 from tests.integration.test_profit_cycle import scrape
 
@@ -37,6 +38,19 @@ def _market(conn: psycopg.Connection) -> None:
     for pid, ours, theirs in (("P001", 899.99, 870.0), ("P007", 1999.99, 1600.0)):
         for competitor in COMPETITORS:
             scrape(conn, pid, competitor, theirs, ours, now - timedelta(seconds=30))
+
+
+def checked_cycle(conn: psycopg.Connection, passed: bool = True) -> CycleSummary:
+    """A pricing cycle and its verdict, as the checks sensor records it (the checks themselves are tested
+    in test_quality.py)."""
+    cycle = run_cycle(conn, RULES)
+    conn.execute(
+        "INSERT INTO pricing_cycle_checks (cycle_id, cycle_created_at, passed, failed_checks) "
+        "SELECT cycle_id, min(created_at), %s, %s FROM pricing_recommendations WHERE cycle_id = %s "
+        "GROUP BY cycle_id",
+        (passed, [] if passed else ["recommendations_confidence_in_range"], cycle.cycle_id),
+    )
+    return cycle
 
 
 def _queue(conn: psycopg.Connection) -> dict[str, str | None]:
@@ -56,7 +70,7 @@ def test_moves_inside_the_band_are_applied_and_the_rest_wait_with_the_reason(
 ) -> None:
     with psycopg.connect(database, autocommit=True) as conn:
         _market(conn)
-        cycle = run_cycle(conn, RULES)
+        cycle = checked_cycle(conn)
         outcomes = {o.product_id: o for o in apply_cycle(conn, cycle.cycle_id, RULES)}
         assert {pid: o.outcome for pid, o in outcomes.items()} == {"P001": "applied", "P007": "outside_band"}
         assert "a 10.0 % move is outside the ±5 % band of laptops" in outcomes["P007"].detail
@@ -76,7 +90,7 @@ def test_the_kill_switch_stops_every_category_and_is_audited(database: str, appr
     assert [c.new_value for c in set_auto_apply(approver, False, "Bo", "incident 42")] == [False]
     with psycopg.connect(database, autocommit=True) as conn:
         _market(conn)
-        cycle = run_cycle(conn, RULES)
+        cycle = checked_cycle(conn)
         outcomes = {o.product_id: o.outcome for o in apply_cycle(conn, cycle.cycle_id, RULES)}
         assert outcomes == {"P001": "switched_off", "P007": "switched_off"}
         assert conn.execute("SELECT count(*) FROM price_changes").fetchone() == (0,)
@@ -85,7 +99,7 @@ def test_the_kill_switch_stops_every_category_and_is_audited(database: str, appr
         ).fetchall() == [("global", "auto_apply_enabled", "Bo", "incident 42")]
     set_auto_apply(approver, True, "Bo")
     with psycopg.connect(database, autocommit=True) as conn:
-        cycle = run_cycle(conn, RULES)
+        cycle = checked_cycle(conn)
         assert {o.product_id: o.outcome for o in apply_cycle(conn, cycle.cycle_id, RULES)}[
             "P001"
         ] == "applied"
@@ -96,7 +110,7 @@ def test_the_daily_cap_and_the_confidence_hold_moves_back(database: str, approve
     with psycopg.connect(database, autocommit=True) as conn:
         _market(conn)
         conn.execute("SELECT apply_price_change('P001', 889.99, 'Ada', 'a manual change today')")
-        cycle = run_cycle(conn, RULES)
+        cycle = checked_cycle(conn)
         [p001] = [o for o in apply_cycle(conn, cycle.cycle_id, RULES) if o.product_id == "P001"]
         assert p001.outcome == "daily_cap"
         assert "1 price changes in the last 24 h reach the cap of 1" in p001.detail
@@ -104,7 +118,7 @@ def test_the_daily_cap_and_the_confidence_hold_moves_back(database: str, approve
         approver, "phones", {"max_changes_per_day": 5, "auto_apply_min_confidence": 0.99}, "Ada"
     )
     with psycopg.connect(database, autocommit=True) as conn:
-        cycle = run_cycle(conn, RULES)
+        cycle = checked_cycle(conn)
         [p001] = [o for o in apply_cycle(conn, cycle.cycle_id, RULES) if o.product_id == "P001"]
         assert p001.outcome == "low_confidence" and "is below the 0.99 required in phones" in p001.detail
 
@@ -116,7 +130,7 @@ def test_a_rejected_move_and_a_snoozed_product_leave_the_queue_and_are_not_appli
     with psycopg.connect(database, autocommit=True) as conn:
         _market(conn)
         set_auto_apply(approver, False, "Ada")
-        first = run_cycle(conn, RULES)
+        first = checked_cycle(conn)
         apply_cycle(conn, first.cycle_id, RULES)
         latest = dict(
             conn.execute(
@@ -135,7 +149,7 @@ def test_a_rejected_move_and_a_snoozed_product_leave_the_queue_and_are_not_appli
     set_auto_apply(approver, True, "Ada")
     with psycopg.connect(database, autocommit=True) as conn:
         assert _queue(conn) == {}
-        cycle = run_cycle(conn, RULES)  # the same moves again
+        cycle = checked_cycle(conn)  # the same moves again
         outcomes = {o.product_id: o.outcome for o in apply_cycle(conn, cycle.cycle_id, RULES)}
         assert outcomes == {"P001": "held_by_review", "P007": "held_by_review"}
         assert _queue(conn) == {}
@@ -156,3 +170,41 @@ def test_a_band_above_the_max_step_is_refused(database: str, approver: str) -> N
         "auto_apply_band_pct 12 is above max_step_pct 10: no move is larger than the step, so lower the band "
         "to at most it"
     ]
+
+
+def test_a_cycle_that_failed_its_checks_is_not_applied_queued_or_approvable(
+    database: str, approver: str
+) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        _market(conn)
+        unchecked = run_cycle(conn, RULES)
+        with pytest.raises(psycopg.Error, match="has not passed its checks"):
+            apply_cycle(conn, unchecked.cycle_id, RULES)
+        failed = checked_cycle(conn, passed=False)
+        with pytest.raises(psycopg.Error, match="has not passed its checks"):
+            apply_cycle(conn, failed.cycle_id, RULES)
+        assert _queue(conn) == {}
+        [withheld] = conn.execute(
+            "SELECT recommendation_id FROM pricing_recommendations_latest WHERE product_id = 'P007'"
+        ).fetchone() or [None]
+    with pytest.raises(
+        approvals.ApprovalRefused,
+        match=r"comes from a cycle that failed its checks \(recommendations_confidence",
+    ):
+        approvals.approve(approver, withheld, "Ada")
+
+
+def test_a_rejection_holds_only_the_same_move_from_the_same_price(database: str, approver: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        _market(conn)
+        set_auto_apply(approver, False, "Ada")
+        checked_cycle(conn)
+        [rejected] = conn.execute(
+            "SELECT recommendation_id FROM pricing_recommendations_latest WHERE product_id = 'P007'"
+        ).fetchone() or [None]
+        review_recommendation(approver, rejected, "rejected", "Ada", "not this week")
+        assert "P007" not in _queue(conn)
+        # The price moves by another path; the engine's move towards the same target starts elsewhere.
+        conn.execute("SELECT apply_price_change('P007', 1899.99, 'Bo', 'a manual change')")
+        checked_cycle(conn)
+        assert "P007" in _queue(conn)

@@ -177,6 +177,19 @@ def test_policy_previews_an_edit_on_the_latest_cycle_without_saving_it(
     assert stored == (0,)  # a preview saves nothing
 
 
+def test_a_whole_number_setting_is_saved_as_one(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("policy", database, monkeypatch)
+    app.number_input(key="phones:max_changes_per_day").set_value(3)
+    app.text_input(key="policy_analyst").input("Ada")
+    next(b for b in app.button if b.label == "Save policy").click()
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert "Saved by Ada for phones: max_changes_per_day 4 (default) → 3" in texts(app)
+    with psycopg.connect(database) as conn:
+        stored = conn.execute("SELECT max_changes_per_day FROM category_policies").fetchall()
+    assert stored == [(3,)]
+
+
 # --- empty database, database down ----------------------------------------------------------------------
 
 

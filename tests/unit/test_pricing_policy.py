@@ -126,3 +126,12 @@ def test_the_preview_shows_only_what_the_edit_changes_with_its_predicted_profit(
     assert [c.product_id for c in step.changes] == ["P1"] and step.changes[0].units_after == 0.0
     with pytest.raises(ValueError, match="unknown policy settings"):
         preview(stored, "phones", {"colour": "red"})
+
+
+def test_the_preview_compares_against_the_policy_saved_now_not_the_one_stored_with_the_inputs() -> None:
+    stored = _stored({})  # the inputs were stored before phones' step was saved at 5
+    saved_since = {"phones": {"max_step_pct": 5.0}}
+    # Back to 10 is a change against what is saved now (the stored copy alone would call it none).
+    [back] = preview(stored, "phones", {"max_step_pct": 10.0}, saved=saved_since).changes
+    assert (back.price_before, back.price_after) == (pytest.approx(108.99), pytest.approx(102.99))
+    assert preview(stored, "phones", {"max_step_pct": 10.0}).changes == []

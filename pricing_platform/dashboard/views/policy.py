@@ -34,7 +34,8 @@ ui.header(
 )
 
 THRESHOLDS = [name for name in POLICY_SETTINGS if name != "strategy"]
-WHOLE = {"lower_max_velocity", "raise_min_velocity"}
+# Whole-number settings, by their type in the rules (the database's integer columns).
+WHOLE = {name for name in THRESHOLDS if PricingRules.model_fields[name].annotation is int}
 
 
 def _help(setting: str) -> str | None:
@@ -54,6 +55,10 @@ def _overrides(frame: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
         if own:
             overrides[str(record["category"])] = own
     return overrides
+
+
+def _bound(value: object) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
 def _stored() -> CycleInputs | None:
@@ -158,12 +163,14 @@ with st.form("policy_form"):
         with columns[i % 3]:
             if setting in WHOLE:
                 values[setting] = st.number_input(
-                    setting, value=int(getattr(current, setting)), step=1, help=_help(setting)
-                )
+                    setting, value=int(getattr(current, setting)), step=1, help=_help(setting),
+                    key=f"{category}:{setting}",
+                )  # fmt: skip
             else:
                 values[setting] = st.number_input(
-                    setting, value=float(getattr(current, setting)), help=_help(setting), format="%.2f"
-                )
+                    setting, value=float(getattr(current, setting)), help=_help(setting), format="%.2f",
+                    key=f"{category}:{setting}",
+                )  # fmt: skip
     analyst = ui.analyst("policy_analyst")
     note = st.text_input("Note (optional)", key="policy_note")
     previewing = st.form_submit_button("Preview")
@@ -184,7 +191,7 @@ elif previewing:
     elif not edited:
         st.info("Nothing edited: change a setting above, then preview.")
     else:
-        result = preview(stored, category, edited)
+        result = preview(stored, category, edited, saved=overrides)
         st.markdown(
             f"**What-if for {category}** on the cycle of {stored.priced_at:%Y-%m-%d %H:%M} UTC: "
             + ", ".join(f"{k} → {_describe(v, getattr(defaults, k))}" for k, v in edited.items())
@@ -227,11 +234,20 @@ bounds = ui.load("price_bounds")
 if ui.has_rows(bounds, "Products", ui.INGEST_HINT):
     st.dataframe(bounds, hide_index=True, width="stretch")
     names = bounds.set_index("product_id")["product_name"].to_dict()
+    # Outside the form: choosing a product fills the form with its stored bounds at once.
+    product_id = st.selectbox("Product", list(names), format_func=lambda p: f"{p} {names[p]}")
     with st.form("bounds_form"):
-        product_id = st.selectbox("Product", list(names), format_func=lambda p: f"{p} {names[p]}")
         low, high = st.columns(2)
-        min_price = low.number_input("Minimum price (empty: none)", value=None, min_value=0.0, format="%.2f")
-        max_price = high.number_input("Maximum price (empty: none)", value=None, min_value=0.0, format="%.2f")
+        # Pre-filled with the stored bounds, so saving one bound keeps the other.
+        stored_bounds = bounds.set_index("product_id").loc[product_id]
+        min_price = low.number_input(
+            "Minimum price (empty: none)", value=_bound(stored_bounds["min_price"]), min_value=0.0,
+            format="%.2f", key=f"{product_id}:min_price",
+        )  # fmt: skip
+        max_price = high.number_input(
+            "Maximum price (empty: none)", value=_bound(stored_bounds["max_price"]), min_value=0.0,
+            format="%.2f", key=f"{product_id}:max_price",
+        )  # fmt: skip
         bounds_analyst = ui.analyst("bounds_analyst")
         if st.form_submit_button("Save bounds"):
             if bounds_analyst is None:

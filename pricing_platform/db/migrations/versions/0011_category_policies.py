@@ -10,9 +10,10 @@
   may call, as with approvals. Refusals are SQLSTATE class PA (PA101 no name, PA102 unknown category,
   PA103 unknown or no setting, PA104 wrong type, PA105 unknown strategy, PA106 a value out of range or a
   minimum above a maximum, PA107 unknown product); `dashboard/policies.py` maps the class to a refusal.
-- `pricing_cycle_inputs`: what each cycle decided from (the per-product inputs of both strategies, the
-  environment's rules and the category policies in force), so the dashboard, whose role cannot read
-  events, can re-run the same decision code on them with an edited policy. The cycle keeps the newest few.
+- `pricing_cycle_inputs`: what a cycle decided from (the per-product inputs of both strategies, the
+  environment's rules and the category policies in force), stored at most every
+  PRICING_INPUTS_STORE_INTERVAL_S, so the dashboard, whose role cannot read events, can re-run the same
+  decision code on them with an edited policy. The newest few are kept.
 
 Revision ID: 0011
 Revises: 0010

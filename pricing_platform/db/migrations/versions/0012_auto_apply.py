@@ -7,7 +7,9 @@
   last 24 h). A band above the category's max step is refused.
 - `pricing_controls`: one row, the global kill switch `auto_apply_enabled`, set through `set_auto_apply`
   (approver role, audited in `policy_changes` with scope `global`).
-- `auto_apply_cycle(cycle, defaults…)`: run once a cycle's blocking checks have passed; for each of its
+- `approve_recommendation` also refuses a recommendation whose cycle failed its blocking checks (PA011).
+- `auto_apply_cycle(cycle, defaults…)`: run once a cycle's blocking checks have passed (it refuses any
+  other cycle); for each of its
   raise/lower recommendations it either applies it through `apply_price_change` (the same audited path as
   an approval, so the price change, its audit row and its outbox row commit together; `approved_by` is
   `auto-apply policy`) or records why not. Every outcome is a row of `auto_apply_outcomes`.
@@ -68,6 +70,7 @@ CREATE TABLE recommendation_reviews (
     recommendation_id  bigint NOT NULL,
     product_id         text NOT NULL,
     recommendation     text NOT NULL,
+    priced_from        numeric(10, 2) NOT NULL,
     recommended_price  numeric(10, 2) NOT NULL,
     decision           text NOT NULL CHECK (decision IN ('rejected', 'snoozed')),
     snoozed_until      timestamptz,
@@ -78,7 +81,8 @@ CREATE TABLE recommendation_reviews (
 );
 CREATE INDEX recommendation_reviews_by_product ON recommendation_reviews (product_id, reviewed_at DESC);
 
-CREATE FUNCTION held_by_review(p_product_id text, p_recommendation text, p_price numeric)
+-- A rejection holds the same move from the same price (a move from another price is a new question).
+CREATE FUNCTION held_by_review(p_product_id text, p_recommendation text, p_from numeric, p_price numeric)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = public, pg_temp
@@ -88,7 +92,7 @@ AS $fn$
         WHERE product_id = p_product_id
           AND ((decision = 'snoozed' AND snoozed_until > now())
                OR (decision = 'rejected' AND recommendation = p_recommendation
-                   AND recommended_price = p_price))
+                   AND priced_from = p_from AND recommended_price = p_price))
     )
 $fn$;
 
@@ -160,13 +164,69 @@ BEGIN
     IF EXISTS (SELECT FROM price_changes WHERE recommendation_id = p_recommendation_id) THEN
         RAISE EXCEPTION 'recommendation % was already applied', p_recommendation_id USING ERRCODE = 'PA004';
     END IF;
-    INSERT INTO recommendation_reviews (recommendation_id, product_id, recommendation, recommended_price,
-                                        decision, snoozed_until, note, reviewed_by)
-    VALUES (p_recommendation_id, rec.product_id, rec.recommendation, rec.recommended_price, p_decision,
+    INSERT INTO recommendation_reviews (recommendation_id, product_id, recommendation, priced_from,
+                                        recommended_price, decision, snoozed_until, note, reviewed_by)
+    VALUES (p_recommendation_id, rec.product_id, rec.recommendation, rec.current_price,
+            rec.recommended_price, p_decision,
             CASE WHEN p_decision = 'snoozed' THEN now() + make_interval(secs => p_snooze_hours * 3600) END,
             nullif(btrim(p_note), ''), btrim(p_reviewed_by))
     RETURNING * INTO review;
     RETURN review;
+END
+$fn$;
+
+-- 0007's approval, refusing a recommendation whose cycle failed its blocking checks as well.
+CREATE OR REPLACE FUNCTION approve_recommendation(
+    p_recommendation_id bigint, p_approved_by text, p_note text DEFAULT NULL
+)
+RETURNS price_changes
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $fn$
+DECLARE
+    rec pricing_recommendations;
+    newest pricing_recommendations;
+    price numeric(10, 2);
+    failed text[];
+BEGIN
+    IF p_approved_by IS NULL OR btrim(p_approved_by) = '' THEN
+        RAISE EXCEPTION 'approval needs the name of the analyst approving it' USING ERRCODE = 'PA001';
+    END IF;
+    SELECT * INTO rec FROM pricing_recommendations WHERE recommendation_id = p_recommendation_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'recommendation % does not exist', p_recommendation_id USING ERRCODE = 'PA002';
+    END IF;
+    IF rec.recommendation = 'hold' THEN
+        RAISE EXCEPTION 'recommendation % for % is hold: there is no price change to approve',
+            p_recommendation_id, rec.product_id USING ERRCODE = 'PA003';
+    END IF;
+    SELECT failed_checks INTO failed FROM pricing_cycle_checks WHERE cycle_id = rec.cycle_id AND NOT passed;
+    IF FOUND THEN
+        RAISE EXCEPTION 'recommendation % comes from a cycle that failed its checks (%): it is withheld',
+            p_recommendation_id, array_to_string(failed, ', ') USING ERRCODE = 'PA011';
+    END IF;
+    -- Serialises approvals of one product: everything below sees the other's outcome.
+    SELECT current_price INTO price FROM products WHERE product_id = rec.product_id FOR UPDATE;
+    IF EXISTS (SELECT FROM price_changes WHERE recommendation_id = p_recommendation_id) THEN
+        RAISE EXCEPTION 'recommendation % was already approved', p_recommendation_id USING ERRCODE = 'PA004';
+    END IF;
+    IF price <> rec.current_price THEN
+        RAISE EXCEPTION 'the price of % is % now, not the % that recommendation % started from',
+            rec.product_id, price, rec.current_price, p_recommendation_id USING ERRCODE = 'PA005';
+    END IF;
+    SELECT * INTO newest FROM pricing_recommendations WHERE product_id = rec.product_id
+    ORDER BY created_at DESC, recommendation_id DESC LIMIT 1;
+    IF newest.recommendation_id <> rec.recommendation_id
+       AND (newest.recommendation <> rec.recommendation
+            OR newest.recommended_price <> rec.recommended_price) THEN
+        RAISE EXCEPTION 'recommendation % is superseded: the engine now says % at % for %',
+            p_recommendation_id, newest.recommendation, newest.recommended_price, rec.product_id
+            USING ERRCODE = 'PA006';
+    END IF;
+    RETURN apply_price_change(
+        rec.product_id, rec.recommended_price, p_approved_by, rec.reason, p_recommendation_id, p_note
+    );
 END
 $fn$;
 
@@ -186,7 +246,13 @@ DECLARE
     detail text;
     result auto_apply_outcomes;
 BEGIN
-    SELECT auto_apply_enabled INTO enabled FROM pricing_controls;
+    IF NOT EXISTS (SELECT FROM pricing_cycle_checks WHERE cycle_id = p_cycle_id AND passed) THEN
+        RAISE EXCEPTION 'cycle % has not passed its checks: nothing of it is applied automatically',
+            p_cycle_id USING ERRCODE = 'PA012';
+    END IF;
+    -- FOR SHARE: a stop (set_auto_apply) waits for an application under way, so "stopped" is true when
+    -- it returns.
+    SELECT auto_apply_enabled INTO enabled FROM pricing_controls FOR SHARE;
     FOR r IN
         SELECT pr.recommendation_id, pr.product_id, pr.recommendation, pr.current_price, pr.recommended_price,
                pr.confidence, pr.reason, pr.created_at, p.category,
@@ -218,13 +284,16 @@ BEGIN
             verdict := 'low_confidence';
             detail := format('confidence %s is below the %s required in %s', r.confidence, r.min_confidence,
                              r.category);
-        ELSIF held_by_review(r.product_id, r.recommendation, r.recommended_price) THEN
+        ELSIF held_by_review(r.product_id, r.recommendation, r.current_price, r.recommended_price) THEN
             verdict := 'held_by_review';
             detail := 'an analyst rejected this move or snoozed the product';
         ELSIF EXISTS (SELECT FROM pricing_recommendations n WHERE n.product_id = r.product_id
-                      AND n.created_at > r.created_at) THEN
+                      AND n.created_at > r.created_at
+                      AND (n.recommendation <> r.recommendation
+                           OR n.recommended_price <> r.recommended_price)) THEN
+            -- As approvals treat it: a newer cycle that agrees does not supersede.
             verdict := 'superseded';
-            detail := 'a newer cycle has priced this product since';
+            detail := 'a newer cycle recommends something else for this product';
         ELSIF price_now <> r.current_price
               OR EXISTS (SELECT FROM price_changes c WHERE c.recommendation_id = r.recommendation_id) THEN
             verdict := 'price_moved';
@@ -253,16 +322,18 @@ BEGIN
 END
 $fn$;
 
--- What waits for an analyst: each product's latest raise/lower not applied, not held by a review, with why
--- it was not applied automatically (once its cycle has been checked).
+-- What waits for an analyst: each product's latest raise/lower not applied, not held by a review and not
+-- from a cycle whose checks failed, with why it was not applied automatically (once its cycle passed).
 CREATE VIEW review_queue AS
 SELECT r.recommendation_id, r.product_id, r.recommendation, r.current_price, r.recommended_price,
        r.confidence, r.reason, r.created_at, o.outcome AS auto_apply_outcome, o.detail AS auto_apply_detail
 FROM pricing_recommendations_latest r
 LEFT JOIN auto_apply_outcomes o USING (recommendation_id)
+LEFT JOIN pricing_cycle_checks k ON k.cycle_id = r.cycle_id
 WHERE r.recommendation <> 'hold'
   AND NOT EXISTS (SELECT FROM price_changes c WHERE c.recommendation_id = r.recommendation_id)
-  AND NOT held_by_review(r.product_id, r.recommendation, r.recommended_price);
+  AND coalesce(k.passed, true)
+  AND NOT held_by_review(r.product_id, r.recommendation, r.current_price, r.recommended_price);
 
 REVOKE ALL ON FUNCTION set_auto_apply(boolean, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION review_recommendation(bigint, text, text, text, float8) FROM PUBLIC;
@@ -278,7 +349,7 @@ DROP VIEW review_queue;
 DROP FUNCTION auto_apply_cycle(uuid, float8, float8, integer);
 DROP FUNCTION review_recommendation(bigint, text, text, text, float8);
 DROP FUNCTION set_auto_apply(boolean, text, text);
-DROP FUNCTION held_by_review(text, text, numeric);
+DROP FUNCTION held_by_review(text, text, numeric, numeric);
 DROP TABLE recommendation_reviews;
 DROP TABLE auto_apply_outcomes;
 DROP TABLE pricing_controls;
