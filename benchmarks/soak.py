@@ -11,8 +11,9 @@ restart), waits for ingest to drain, and compares those counts with the rows lan
 
 Pass: for each service, mean CPU and RSS over the last 15 minutes ≤ 1.1× the mean over minutes 15–30, and
 for every stream delivered ≤ landed ≤ delivered + in doubt (a send that failed, e.g. across the broker's
-SIGKILL, may still have been stored), with no event id landed twice. With `--after-minutes N` it then lowers the market to the demo rate,
-runs N more minutes and reports the last 60 scheduled pricing runs' tick → end (median < 6 s, p95 < 12 s).
+SIGKILL, may still have been stored), with no event id landed twice. With `--after-minutes N` it then
+lowers the market to the demo rate, runs N more minutes and reports the last 60 scheduled pricing runs'
+tick → end (median < 6 s, p95 < 12 s).
 
 Writes `soak.png` (CPU, RSS, disk per service and the pricing runs over time) and `soak.md` (the table) to
 `--out` (default benchmarks/results/).
