@@ -15,7 +15,14 @@ from psycopg import sql
 
 from pricing_platform.core import tables
 from pricing_platform.pricing import cycle_inputs
-from pricing_platform.pricing.engine import INPUT_COLUMNS, OUTPUT_COLUMNS, columns_from_rows, decide, row
+from pricing_platform.pricing.engine import (
+    INPUT_COLUMNS,
+    OUTPUT_COLUMNS,
+    columns_from_rows,
+    decide,
+    python_values,
+    row,
+)
 from pricing_platform.pricing.policy import load_overrides, rules_by_category
 from pricing_platform.pricing.profit import decide_profit
 from pricing_platform.pricing.rules import PricingRules
@@ -253,18 +260,10 @@ def _reference_conversion(merged: dict[str, np.ndarray]) -> np.ndarray:
     return np.where(np.isfinite(estimated), estimated, observed)
 
 
-def _sql_values(column: np.ndarray) -> list[object]:
-    """Column → Python values with NULL for NaN/None."""
-    values = column.tolist()
-    if column.dtype.kind == "f":
-        return [None if v != v else v for v in values]  # v != v: NaN
-    return values
-
-
 def write_recommendations(
     conn: psycopg.Connection, cycle_id: uuid.UUID, decided: dict[str, np.ndarray]
 ) -> None:
-    columns = [_sql_values(decided[name]) for name in WRITTEN_COLUMNS]
+    columns = [python_values(decided[name]) for name in WRITTEN_COLUMNS]
     with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
         for values in zip(*columns, strict=True):
             copy.write_row((cycle_id, *values))

@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.types.json import Json
 
 from pricing_platform.core import tables
-from pricing_platform.pricing.engine import columns_from_rows
+from pricing_platform.pricing.engine import columns_from_rows, python_values
 from pricing_platform.pricing.policy import Overrides
 from pricing_platform.pricing.rules import PricingRules
 
@@ -38,15 +38,8 @@ class CycleInputs:
     profit_inputs: dict[str, np.ndarray]
 
 
-def _column(values: np.ndarray) -> list[object]:
-    listed = values.tolist()
-    if values.dtype.kind == "f" and np.isnan(values).any():
-        return [None if v != v else v for v in listed]  # JSON has no NaN; v != v: NaN
-    return listed
-
-
 def _document(columns: dict[str, np.ndarray]) -> dict[str, list[object]]:
-    return {name: _column(values) for name, values in columns.items()}
+    return {name: python_values(values) for name, values in columns.items()}
 
 
 def to_json(

@@ -100,6 +100,14 @@ def columns_from_rows(
     return columns
 
 
+def python_values(column: np.ndarray) -> list[object]:
+    """A column as Python values, NaN as None (SQL NULL, JSON null): the inverse of `columns_from_rows`."""
+    values = column.tolist()
+    if column.dtype.kind == "f" and np.isnan(column).any():
+        return [None if v != v else v for v in values]  # v != v: NaN
+    return values
+
+
 def decide(inputs: Columns, rules: PricingRules) -> dict[str, np.ndarray]:
     """One recommendation per input row; see the module docstring for the rules."""
     current = np.asarray(inputs["current_price"], dtype=float)
