@@ -264,6 +264,26 @@ class Settings(BaseSettings):
         0.2, gt=0, description="least spread assumed between a category's product elasticities (sd)"
     )
     demand_ci_level: float = Field(0.90, gt=0, lt=1, description="level of the reported intervals")
+    # --- price experiments (pricing/experiments.py; dashboard page "Experiments") ---------------------
+    experiment_block_minutes: int = Field(
+        60, ge=15, le=720, description="length of one switchback block (divides a day)"
+    )
+    experiment_days: int = Field(
+        6, ge=2, le=60, description="planned length in days (even: each hour slot gets both arms equally)"
+    )
+    experiment_arm_b_pct: float = Field(
+        5.0, description="arm B's change from the control price, % (form default)"
+    )
+    experiment_harm_stop_pct: float = Field(
+        10.0, ge=0, le=100, description="stop early when arm B's gross profit per view is surely this % worse"
+    )
+    experiment_min_pairs: int = Field(
+        24, ge=1, description="...judged only once this many hour-slot pairs of blocks are complete"
+    )
+    experiment_ci_level: float = Field(0.90, gt=0, lt=1, description="level of the results' intervals")
+    experiment_bootstrap_samples: int = Field(
+        2000, ge=100, description="resamples of block pairs behind each interval"
+    )
     notebooks_dir: Path = Field(
         PROJECT_ROOT / ".local" / "notebooks", description="where `notebooks build` writes the notebooks"
     )

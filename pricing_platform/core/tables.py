@@ -48,6 +48,9 @@ PRICING_CONTROLS: Final = "pricing_controls"
 AUTO_APPLY_OUTCOMES: Final = "auto_apply_outcomes"
 RECOMMENDATION_REVIEWS: Final = "recommendation_reviews"
 REVIEW_QUEUE: Final = "review_queue"
+PRICE_EXPERIMENTS: Final = "price_experiments"
+PRICE_EXPERIMENT_ARMS: Final = "price_experiment_arms"
+PRICE_EXPERIMENT_BLOCKS: Final = "price_experiment_blocks"
 
 ALL: Final = (
     PRODUCTS,
@@ -90,6 +93,9 @@ ALL: Final = (
     AUTO_APPLY_OUTCOMES,
     RECOMMENDATION_REVIEWS,
     REVIEW_QUEUE,
+    PRICE_EXPERIMENTS,
+    PRICE_EXPERIMENT_ARMS,
+    PRICE_EXPERIMENT_BLOCKS,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

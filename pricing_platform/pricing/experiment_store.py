@@ -1,0 +1,223 @@
+"""Price experiments in the database: planning one from the current prices and policy, creating it
+(`create_experiment`, migration 0014), running the arms' schedule (`run_experiments`), the stopping rule,
+and the block statistics the results page, the stopping rule and the benchmark analyse."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from pricing_platform.core import tables
+from pricing_platform.pricing.experiments import (
+    Analysis,
+    ArmPrices,
+    Block,
+    ExperimentParams,
+    ExperimentRefused,
+    ProductPrice,
+    analyse,
+    arm_prices,
+    first_block_start,
+    harm_verdict,
+    plan_schedule,
+)
+from pricing_platform.pricing.policy import load_overrides, rules_by_category
+from pricing_platform.pricing.rules import PricingRules
+
+Scope = Literal["product", "category"]
+STOPPING_RULE = "stopping rule"
+
+_PRODUCTS_SQL = sql.SQL(
+    "SELECT product_id, category, current_price, unit_cost, min_price, max_price FROM {} "
+    "WHERE (%(scope)s = 'product' AND product_id = %(subject)s) "
+    "   OR (%(scope)s = 'category' AND category = %(subject)s) ORDER BY product_id"
+).format(sql.Identifier(tables.PRODUCTS))
+
+CREATE_SQL = (
+    "SELECT experiment_id FROM create_experiment(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_RUN_SQL = "SELECT product_id, new_price, version, experiment_id FROM run_experiments(%s)"
+STOP_SQL = "SELECT experiment_id FROM stop_experiment(%s, %s, %s, %s)"
+
+EXPERIMENT_COLUMNS = (
+    "experiment_id", "name", "scope", "subject", "arm_b_pct", "block_minutes", "starts_at", "ends_at",
+    "harm_stop_pct", "status", "ended_at", "stopped_by", "stopped_reason", "created_by", "created_at",
+)  # fmt: skip
+_EXPERIMENTS_SQL = sql.SQL("SELECT {} FROM {} ORDER BY experiment_id DESC").format(
+    sql.SQL(", ").join(map(sql.Identifier, EXPERIMENT_COLUMNS)), sql.Identifier(tables.PRICE_EXPERIMENTS)
+)
+_RUNNING_SQL = sql.SQL("SELECT experiment_id FROM {} WHERE status = 'running' AND starts_at <= %s").format(
+    sql.Identifier(tables.PRICE_EXPERIMENTS)
+)
+
+# Per block begun before `until`: views that showed the block's arm price, their purchases, revenue and
+# gross profit, and the views left out because the shop still showed another price (just after a switch).
+BLOCK_STATS_SQL = sql.SQL(
+    """
+    SELECT b.arm, b.pair_no,
+           count(*) FILTER (WHERE c.event_type = 'product_view' AND c.product_price = b.price) AS views,
+           count(*) FILTER (WHERE c.event_type = 'purchase' AND c.product_price = b.price) AS units,
+           coalesce(sum(c.product_price) FILTER (WHERE c.event_type = 'purchase'
+                                                 AND c.product_price = b.price), 0)::float8 AS revenue,
+           coalesce(sum(c.product_price - b.unit_cost) FILTER (WHERE c.event_type = 'purchase'
+                                                 AND c.product_price = b.price), 0)::float8 AS profit,
+           count(*) FILTER (WHERE c.event_type = 'product_view'
+                            AND c.product_price <> b.price) AS views_other,
+           sum(ln(b.test_price / b.control_price)) FILTER (WHERE c.event_type = 'product_view'
+                                                            AND c.product_price = b.price) AS log_ratio_sum
+    FROM (
+        SELECT k.arm, k.pair_no, k.block_start, least(k.block_end, %(until)s) AS block_end, a.product_id,
+               a.control_price, a.test_price, p.unit_cost,
+               CASE k.arm WHEN 'A' THEN a.control_price ELSE a.test_price END AS price
+        FROM {blocks} k
+        JOIN {arms} a USING (experiment_id)
+        JOIN {products} p USING (product_id)
+        WHERE k.experiment_id = %(experiment)s AND k.block_start < %(until)s
+    ) b
+    LEFT JOIN {clicks} c
+        ON c.product_id = b.product_id AND c.event_time >= b.block_start AND c.event_time < b.block_end
+       AND c.event_type IN ('product_view', 'purchase')
+    GROUP BY b.arm, b.pair_no, b.block_start
+    ORDER BY b.block_start
+    """
+).format(
+    blocks=sql.Identifier(tables.PRICE_EXPERIMENT_BLOCKS),
+    arms=sql.Identifier(tables.PRICE_EXPERIMENT_ARMS),
+    products=sql.Identifier(tables.PRODUCTS),
+    clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    scope: Scope
+    subject: str
+    arm_b_pct: float
+    block_minutes: int
+    arms: list[ArmPrices]
+    blocks: list[Block]
+    harm_stop_pct: float
+
+    @property
+    def starts_at(self) -> datetime:
+        return self.blocks[0].start
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.blocks[-1].end
+
+
+@dataclass(frozen=True)
+class Results:
+    experiment_id: int
+    analysis: Analysis | None  # None before its first block
+    views_left_out: int  # views that showed another price than their block's arm (just after a switch)
+
+
+def plan(
+    conn: psycopg.Connection,
+    rules: PricingRules,
+    params: ExperimentParams,
+    *,
+    name: str,
+    scope: Scope,
+    subject: str,
+    arm_b_pct: float,
+    now: datetime,
+    days: int | None = None,
+    block_minutes: int | None = None,
+    seed: int | None = None,
+) -> Plan:
+    """An experiment's arms and schedule from the current prices and each category's policy; refuses
+    (ExperimentRefused) what breaks a guardrail. Reads only: `create` stores it."""
+    rows = conn.execute(_PRODUCTS_SQL, {"scope": scope, "subject": subject}).fetchall()
+    if not rows:
+        raise ExperimentRefused(f"no {scope} {subject!r} exists")
+    products = [ProductPrice(*row) for row in rows]
+    arms = arm_prices(products, arm_b_pct, rules_by_category(rules, load_overrides(conn)))
+    minutes = block_minutes or params.block_minutes
+    blocks = plan_schedule(
+        first_block_start(now, minutes),
+        days or params.days,
+        minutes,
+        random.SystemRandom().randrange(2**63) if seed is None else seed,
+    )
+    return Plan(name, scope, subject, arm_b_pct, minutes, arms, blocks, params.harm_stop_pct)
+
+
+def create_params(plan: Plan, created_by: str) -> tuple[object, ...]:
+    """`CREATE_SQL`'s parameters for `plan`."""
+    return (
+        plan.name, plan.scope, plan.subject, plan.arm_b_pct, plan.block_minutes, plan.starts_at,
+        plan.ends_at, plan.harm_stop_pct, created_by,
+        [a.product_id for a in plan.arms], [a.control_price for a in plan.arms],
+        [a.test_price for a in plan.arms],
+        [b.start for b in plan.blocks], [b.arm for b in plan.blocks], [b.pair_no for b in plan.blocks],
+    )  # fmt: skip
+
+
+def create(conn: psycopg.Connection, plan: Plan, created_by: str) -> int:
+    """Store the plan (the database refuses, SQLSTATE class PA, what breaks its own guards); returns the
+    experiment's id."""
+    row = conn.execute(CREATE_SQL, create_params(plan, created_by)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def run_due(conn: psycopg.Connection, now: datetime) -> dict[str, int]:
+    """Set every running experiment's products to the arm due at `now` (back to control at the end),
+    in one transaction; returns product → price version of each change made."""
+    with conn.transaction():
+        rows = conn.execute(_RUN_SQL, (now,)).fetchall()
+    return {product_id: int(version) for product_id, _, version, _ in rows}
+
+
+def stop(
+    conn: psycopg.Connection, experiment_id: int, stopped_by: str, reason: str, at: datetime | None
+) -> None:
+    with conn.transaction():
+        conn.execute(STOP_SQL, (experiment_id, stopped_by, reason, at))
+
+
+def results(
+    conn: psycopg.Connection, experiment_id: int, params: ExperimentParams, until: datetime
+) -> Results:
+    """The experiment's analysis from the blocks begun before `until` (its partial last block included)."""
+    rows = conn.execute(BLOCK_STATS_SQL, {"experiment": experiment_id, "until": until}).fetchall()
+    left_out = sum(int(r[6]) for r in rows)
+    b_views = sum(int(r[2]) for r in rows if r[0] == "B")
+    b_log_ratio = sum(float(r[7] or 0) for r in rows if r[0] == "B")
+    if not rows or b_views == 0:
+        return Results(experiment_id, None, left_out)
+    analysis = analyse(
+        [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
+        b_log_ratio / b_views,
+        params.ci_level,
+        params.bootstrap_samples,
+        seed=experiment_id,
+    )
+    return Results(experiment_id, analysis, left_out)
+
+
+def enforce_stopping_rule(
+    conn: psycopg.Connection, params: ExperimentParams, now: datetime
+) -> dict[int, str]:
+    """Stop every running experiment the stopping rule condemns; returns experiment → reason."""
+    stopped: dict[int, str] = {}
+    for (experiment_id,) in conn.execute(_RUNNING_SQL, (now,)).fetchall():
+        analysis = results(conn, experiment_id, params, now).analysis
+        verdict = harm_verdict(analysis, params) if analysis else None
+        if verdict:
+            stop(conn, experiment_id, STOPPING_RULE, verdict, now)
+            stopped[experiment_id] = verdict
+    return stopped
+
+
+def experiments(conn: psycopg.Connection) -> list[dict[str, object]]:
+    return [dict(zip(EXPERIMENT_COLUMNS, row, strict=True)) for row in conn.execute(_EXPERIMENTS_SQL)]
