@@ -24,6 +24,7 @@ from pricing_platform.sensors.alerts import (
     quality_sensor,
     stock_out_sensor,
 )
+from pricing_platform.sensors.experiments import price_experiments_sensor
 from pricing_platform.sensors.quality import recommendation_checks_sensor
 from pricing_platform.sensors.raw_tables import observe_raw_tables
 
@@ -48,6 +49,7 @@ defs = dg.Definitions(
         competitor_price_move_sensor,
         quality_sensor,
         recommendation_checks_sensor,
+        price_experiments_sensor,
     ],
     resources={**build_resources(settings), "dbt": DbtResource.from_settings(settings)},
 )

@@ -19,6 +19,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     from pricing_platform.resources.alerting import AlertingResource
     from pricing_platform.resources.analytics import AnalyticsResource
     from pricing_platform.resources.demand import DemandResource
+    from pricing_platform.resources.experiments import ExperimentResource
     from pricing_platform.resources.housekeeping import HousekeepingResource
     from pricing_platform.resources.ingest import IngestResource
     from pricing_platform.resources.lake import LakeResource
@@ -35,6 +36,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "quality": QualityResource.from_settings(settings),
         "analytics": AnalyticsResource.from_settings(settings),
         "demand": DemandResource.from_settings(settings),
+        "experiments": ExperimentResource.from_settings(settings),
         "lake": LakeResource.from_settings(settings),
         "housekeeping": HousekeepingResource.from_settings(settings),
         "ingest": IngestResource.from_settings(settings),

@@ -9,7 +9,9 @@ simulated minutes by default):
    `days` before the real clock and never passes it, so ingest's future-timestamp rule holds);
 2. a barrier waits until the workers' stored positions in PostgreSQL cover everything produced;
 3. every `estimate_every` (when set) the demand estimates are refreshed as of the step's end, as the
-   hourly asset does live; then the pricing engine runs one cycle as of the step's end
+   hourly asset does live; running price experiments get their stopping rule and the arm due at the
+   step's end (`run_experiments`, as their sensor does live; steps end on round clock times, where
+   blocks switch); then the pricing engine runs one cycle as of the step's end
    (`run_cycle(..., now=...)`), with the engine's recommendations applied automatically through
    `approve_recommendation`, the audited path an analyst's approval takes (its transaction writes the
    outbox);
@@ -51,6 +53,8 @@ from pricing_platform.localstack.postgres import LocalPostgres
 from pricing_platform.pricing.cycle import CycleSummary, run_cycle
 from pricing_platform.pricing.demand import DemandParams
 from pricing_platform.pricing.demand_store import refresh_estimates
+from pricing_platform.pricing.experiment_store import enforce_stopping_rule, run_due
+from pricing_platform.pricing.experiments import ExperimentParams
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.simulators.market.shop import Market, MarketConfig
 from pricing_platform.simulators.market.truth import write_truth
@@ -71,6 +75,7 @@ _APPLY_SQL = sql.SQL(
     "SELECT r.recommendation_id FROM {recs} r WHERE r.cycle_id = %s AND r.recommendation <> 'hold' "
     "ORDER BY r.product_id"
 ).format(recs=sql.Identifier(tables.PRICING_RECOMMENDATIONS))
+_VERSIONS_SQL = sql.SQL("SELECT product_id, price_version FROM {}").format(sql.Identifier(tables.PRODUCTS))
 _POSITIONS_SQL = sql.SQL(
     "SELECT topic, partition, next_offset FROM {offsets} WHERE consumer_group = ANY(%s)"
 ).format(offsets=sql.Identifier(tables.INGEST_OFFSETS))
@@ -95,6 +100,7 @@ class SimulationOutcome:
     steps: int = 0
     events: dict[str, int] = field(default_factory=dict)
     price_changes: int = 0
+    experiments_stopped: int = 0
     lost_to_stockout: int = 0
     database_url: str | None = None
 
@@ -135,12 +141,16 @@ class SimulatedRun:
         # leaves them as they are (none, so a profit strategy prices from the prior).
         self.estimate_every = estimate_every
         self.demand = DemandParams.from_settings(settings)
+        self.experiments = ExperimentParams.from_settings(settings)
         self.days = days
         self.step = step or timedelta(minutes=settings.simulation_step_minutes)
         self.rules = rules or PricingRules.from_settings(settings)
         self.apply_policy = apply_policy
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-        self.start = now - timedelta(days=days)
+        # Steps end on round clock times (a multiple of the step since midnight), where experiment blocks
+        # switch; the run never passes the real clock.
+        begin = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+        midnight = begin.replace(hour=0, minute=0, second=0)
+        self.start = midnight + self.step * ((begin - midnight) // self.step)
         self.market = Market(
             seed,
             self.start,
@@ -271,11 +281,17 @@ class SimulatedRun:
         self._barrier()
         if self.estimate_every and (until - self.start) % self.estimate_every == timedelta(0):
             refresh_estimates(self.conn, self.demand, until)
+        # Price experiments as their sensor runs them live: the stopping rule, then the arms due now.
+        self.outcome.experiments_stopped += len(enforce_stopping_rule(self.conn, self.experiments, until))
+        self.outcome.price_changes += len(run_due(self.conn, until))
         cycle = run_cycle(self.conn, self.rules, now=until)
-        changed = self._apply(cycle)
-        self._await_storefront(changed)
+        self._apply(cycle)
+        self._await_storefront(self._versions())
         self.outcome.steps += 1
         return cycle
+
+    def _versions(self) -> dict[str, int]:
+        return dict(self.conn.execute(_VERSIONS_SQL).fetchall())
 
     def _produce(self, events: list[tuple[Stream, bytes, object]]) -> None:
         topics = {s: TOPICS[s].name for s in Stream}

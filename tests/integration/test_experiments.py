@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import dagster as dg
 import psycopg
 import pytest
 
@@ -20,6 +21,8 @@ from pricing_platform.pricing import experiment_store
 from pricing_platform.pricing.auto_apply import apply_cycle
 from pricing_platform.pricing.experiments import ExperimentParams, ExperimentRefused
 from pricing_platform.pricing.rules import PricingRules
+from pricing_platform.resources import build_resources
+from pricing_platform.sensors.experiments import price_experiments_sensor
 from tests.integration.test_auto_apply import _market, checked_cycle
 
 pytestmark = pytest.mark.integration
@@ -218,3 +221,21 @@ def test_results_and_the_stopping_rule_read_the_shops_events(database: str) -> N
         ).fetchone()
         assert status == ("stopped", "stopping rule", until)
         assert _price(conn, "P001") == control
+
+
+def test_the_sensor_sets_the_arm_under_way(database: str) -> None:
+    """The Dagster sensor, on the real clock: an experiment whose first block began in the last hour."""
+    settings = default_settings().model_copy(update={"database_url": database})
+    with psycopg.connect(database, autocommit=True) as conn:
+        plan = experiment_store.plan(
+            conn, RULES, PARAMS, name="now", scope="product", subject="P001", arm_b_pct=5.0,
+            now=datetime.now(UTC) - timedelta(minutes=59), days=2, block_minutes=60,
+        )  # fmt: skip
+        experiment_store.create(conn, plan, "Ada")
+        arm = next(b.arm for b in plan.blocks if b.start <= datetime.now(UTC) < b.end)
+        with dg.build_sensor_context(resources=build_resources(settings)) as context:
+            result = price_experiments_sensor(context)
+        assert isinstance(result, dg.SkipReason)
+        expected = plan.arms[0].control_price if arm == "A" else plan.arms[0].test_price
+        assert _price(conn, "P001") == expected
+        assert (result.skip_message or "").startswith("0 experiment price changes" if arm == "A" else "1 ")
