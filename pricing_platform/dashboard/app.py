@@ -15,6 +15,7 @@ navigation = st.navigation(
             st.Page(PAGES / "overview.py", title="Overview", icon=":material/monitoring:", default=True),
             st.Page(PAGES / "pricing.py", title="Pricing", icon=":material/sell:"),
             st.Page(PAGES / "policy.py", title="Pricing policy", icon=":material/tune:"),
+            st.Page(PAGES / "experiments.py", title="Price experiments", icon=":material/science:"),
             st.Page(PAGES / "inventory.py", title="Inventory", icon=":material/inventory_2:"),
             st.Page(PAGES / "competitors.py", title="Competitors", icon=":material/storefront:"),
             st.Page(PAGES / "funnel.py", title="Funnel", icon=":material/filter_alt:"),

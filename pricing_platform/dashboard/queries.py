@@ -16,7 +16,7 @@ from psycopg import sql
 
 from pricing_platform.core import tables
 from pricing_platform.core.catalog import Stream
-from pricing_platform.pricing import cycle_inputs, policy
+from pricing_platform.pricing import cycle_inputs, experiment_store, policy
 
 Query = Callable[..., pd.DataFrame]
 QUERIES: dict[str, Query] = {}
@@ -245,6 +245,31 @@ def policy_changes(conn: psycopg.Connection, limit: int = 100) -> pd.DataFrame:
         ).format(_t(tables.POLICY_CHANGES)),
         {"limit": limit},
     )
+
+
+# --- price experiments ---------------------------------------------------------------------------------
+
+
+@query
+def price_experiments(conn: psycopg.Connection) -> pd.DataFrame:
+    """Every experiment, newest first, with its arms' prices (a category's: the range over its products)."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT e.experiment_id, e.name, e.scope, e.subject, e.status, e.arm_b_pct, e.block_minutes, "
+            "e.starts_at, e.ends_at, e.ended_at, e.stopped_by, e.stopped_reason, e.created_by, "
+            "count(a.product_id) AS products, min(a.control_price)::float8 AS control_price, "
+            "min(a.test_price)::float8 AS test_price FROM {experiments} e "
+            "JOIN {arms} a USING (experiment_id) GROUP BY e.experiment_id ORDER BY e.experiment_id DESC"
+        ).format(experiments=_t(tables.PRICE_EXPERIMENTS), arms=_t(tables.PRICE_EXPERIMENT_ARMS)),
+    )
+
+
+@query
+def experiment_blocks(conn: psycopg.Connection, experiment_id: int) -> pd.DataFrame:
+    """Per block begun so far: the views, units, revenue and gross profit at its arm's price
+    (experiment_store.BLOCK_STATS_SQL, which the stopping rule and the benchmark analyse too)."""
+    return _frame(conn, experiment_store.BLOCK_STATS_SQL, {"experiment": experiment_id, "until": "now"})
 
 
 # --- inventory -----------------------------------------------------------------------------------------

@@ -44,53 +44,13 @@ CREATE_SQL = (
 _RUN_SQL = "SELECT product_id, new_price, version, experiment_id FROM run_experiments(%s)"
 STOP_SQL = "SELECT experiment_id FROM stop_experiment(%s, %s, %s, %s)"
 
-EXPERIMENT_COLUMNS = (
-    "experiment_id", "name", "scope", "subject", "arm_b_pct", "block_minutes", "starts_at", "ends_at",
-    "harm_stop_pct", "status", "ended_at", "stopped_by", "stopped_reason", "created_by", "created_at",
-)  # fmt: skip
-_EXPERIMENTS_SQL = sql.SQL("SELECT {} FROM {} ORDER BY experiment_id DESC").format(
-    sql.SQL(", ").join(map(sql.Identifier, EXPERIMENT_COLUMNS)), sql.Identifier(tables.PRICE_EXPERIMENTS)
-)
 _RUNNING_SQL = sql.SQL("SELECT experiment_id FROM {} WHERE status = 'running' AND starts_at <= %s").format(
     sql.Identifier(tables.PRICE_EXPERIMENTS)
 )
 
-# Per block begun before `until`: views that showed the block's arm price, their purchases, revenue and
-# gross profit, and the views left out because the shop still showed another price (just after a switch).
-BLOCK_STATS_SQL = sql.SQL(
-    """
-    SELECT b.arm, b.pair_no,
-           count(*) FILTER (WHERE c.event_type = 'product_view' AND c.product_price = b.price) AS views,
-           count(*) FILTER (WHERE c.event_type = 'purchase' AND c.product_price = b.price) AS units,
-           coalesce(sum(c.product_price) FILTER (WHERE c.event_type = 'purchase'
-                                                 AND c.product_price = b.price), 0)::float8 AS revenue,
-           coalesce(sum(c.product_price - b.unit_cost) FILTER (WHERE c.event_type = 'purchase'
-                                                 AND c.product_price = b.price), 0)::float8 AS profit,
-           count(*) FILTER (WHERE c.event_type = 'product_view'
-                            AND c.product_price <> b.price) AS views_other,
-           sum(ln(b.test_price / b.control_price)) FILTER (WHERE c.event_type = 'product_view'
-                                                            AND c.product_price = b.price) AS log_ratio_sum
-    FROM (
-        SELECT k.arm, k.pair_no, k.block_start, least(k.block_end, %(until)s) AS block_end, a.product_id,
-               a.control_price, a.test_price, p.unit_cost,
-               CASE k.arm WHEN 'A' THEN a.control_price ELSE a.test_price END AS price
-        FROM {blocks} k
-        JOIN {arms} a USING (experiment_id)
-        JOIN {products} p USING (product_id)
-        WHERE k.experiment_id = %(experiment)s AND k.block_start < %(until)s
-    ) b
-    LEFT JOIN {clicks} c
-        ON c.product_id = b.product_id AND c.event_time >= b.block_start AND c.event_time < b.block_end
-       AND c.event_type IN ('product_view', 'purchase')
-    GROUP BY b.arm, b.pair_no, b.block_start
-    ORDER BY b.block_start
-    """
-).format(
-    blocks=sql.Identifier(tables.PRICE_EXPERIMENT_BLOCKS),
-    arms=sql.Identifier(tables.PRICE_EXPERIMENT_ARMS),
-    products=sql.Identifier(tables.PRODUCTS),
-    clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
-)
+# Per block begun before `until`: arm, pair, views at the arm's price, units, revenue, gross profit, views
+# left out (another price shown), Σ ln(test / control) over the counted views, block start (migration 0014).
+BLOCK_STATS_SQL = sql.SQL("SELECT * FROM experiment_block_stats(%(experiment)s, %(until)s)")
 
 
 @dataclass(frozen=True)
@@ -217,7 +177,3 @@ def enforce_stopping_rule(
             stop(conn, experiment_id, STOPPING_RULE, verdict, now)
             stopped[experiment_id] = verdict
     return stopped
-
-
-def experiments(conn: psycopg.Connection) -> list[dict[str, object]]:
-    return [dict(zip(EXPERIMENT_COLUMNS, row, strict=True)) for row in conn.execute(_EXPERIMENTS_SQL)]

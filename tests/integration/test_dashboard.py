@@ -16,13 +16,15 @@ from pricing_platform.core.settings import Settings
 from pricing_platform.dashboard import approvals
 from pricing_platform.pricing.cycle import run_cycle
 from pricing_platform.pricing.rules import PricingRules
+from tests.support.factories import experiment_with_events
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pricing_platform" / "dashboard" / "views"
 PAGES = (
-    "overview", "pricing", "policy", "inventory", "competitors", "funnel", "elasticity", "rfm", "forecast",
+    "overview", "pricing", "policy", "experiments", "inventory", "competitors", "funnel", "elasticity", "rfm",
+    "forecast",
 )  # fmt: skip
 
 
@@ -188,6 +190,55 @@ def test_a_whole_number_setting_is_saved_as_one(database: str, monkeypatch: pyte
     with psycopg.connect(database) as conn:
         stored = conn.execute("SELECT max_changes_per_day FROM category_policies").fetchall()
     assert stored == [(3,)]
+
+
+def test_experiments_page_starts_one_and_refuses_an_arm_outside_the_guardrails(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = page("experiments", database, monkeypatch)
+    app.selectbox(key="experiment_product").set_value("P001")
+    app.number_input(key="experiment_pct").set_value(25.0)
+    app.text_input(key="experiment_name").input("phones +25")
+    app.text_input(key="experiment_analyst").input("Ada")
+    next(b for b in app.button if b.label == "Start the experiment").click()
+    app.run()
+    assert (
+        "Not started: arm B breaks a guardrail: P001: arm B at 1123.99 moves 24.9 % from 899.99, above the "
+        "max step of 10 % in phones" in texts(app)
+    )
+    app.number_input(key="experiment_pct").set_value(5.0)
+    next(b for b in app.button if b.label == "Start the experiment").click()
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    with psycopg.connect(database) as conn:
+        stored = conn.execute(
+            "SELECT e.name, e.created_by, a.product_id, a.control_price::float8, a.test_price::float8 "
+            "FROM price_experiments e JOIN price_experiment_arms a USING (experiment_id)"
+        ).fetchall()
+    assert stored == [("phones +25", "Ada", "P001", 899.99, 943.99)]
+    assert "starts at the next block boundary" in texts(app)
+
+
+def test_experiments_page_shows_each_arm_the_uplift_and_the_elasticity(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        experiment_with_events(conn, "P003", hours_ago=30)
+    app = page("experiments", database, monkeypatch)
+    shown = texts(app)
+    assert "Gross profit per view, B vs A (90% interval)" in shown and "Implied elasticity" in shown
+    assert "hour-slot pairs complete" in shown
+    (per_arm,) = [d.value for d in app.dataframe if "conversion %" in d.value.columns]
+    assert list(per_arm["arm"]) == ["A (control)", "B (test)"]
+    assert per_arm["views"].sum() == 60 * per_arm["blocks"].sum()
+    # Stopping it puts the price back to the control.
+    app.text_input(key="stop_analyst_1").input("Ada")
+    app.text_input(key="stop_reason_1").input("launch moved")
+    next(b for b in app.button if b.label.startswith("Stop the experiment")).click()
+    app.run()
+    assert "Experiment 1 stopped by Ada." in texts(app)
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT status FROM price_experiments").fetchone() == ("stopped",)
 
 
 # --- empty database, database down ----------------------------------------------------------------------

@@ -45,6 +45,7 @@ PAGES = {
     "": ("Overview", "Revenue today (UTC)"),
     "pricing": ("Pricing", "Review queue"),
     "policy": ("Pricing policy", "Policy per category"),
+    "experiments": ("Price experiments", "Start an experiment"),
     "inventory": ("Inventory", "Stock per product × warehouse"),
     "competitors": ("Competitors", "Who undercuts most"),
     "funnel": ("Funnel", "Sessions by stage and category, last 7 days"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,6 +11,10 @@ import psycopg
 
 from pricing_platform.core.catalog import PRODUCTS_BY_ID, TOPICS, Stream
 from pricing_platform.core.events import ENCODER, ClickstreamEvent, CompetitorPriceEvent, InventoryEvent
+from pricing_platform.core.settings import default_settings
+from pricing_platform.pricing import experiment_store
+from pricing_platform.pricing.experiments import ExperimentParams
+from pricing_platform.pricing.rules import PricingRules
 
 CLICK_TOPIC = TOPICS[Stream.CLICKSTREAM].name
 INVENTORY_TOPIC = TOPICS[Stream.INVENTORY].name
@@ -99,3 +104,37 @@ def insert_click_rows(conn: psycopg.Connection, rows: list[tuple]) -> None:
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         rows,
     )
+
+
+def experiment_with_events(
+    conn: psycopg.Connection, product_id: str, *, hours_ago: int, seed: int = 1, arm_b_pct: float = 5.0
+) -> int:
+    """A running 2-day experiment on `product_id` whose first block began about `hours_ago` hours ago, with
+    product views and purchases in each begun block at its arm's price (arm B converting a little less)."""
+    params = ExperimentParams.from_settings(default_settings())
+    plan = experiment_store.plan(
+        conn, PricingRules.defaults(), params, name=f"{product_id} {arm_b_pct:+g} %", scope="product",
+        subject=product_id, arm_b_pct=arm_b_pct, now=datetime.now(UTC) - timedelta(hours=hours_ago),
+        days=2, block_minutes=60, seed=seed,
+    )  # fmt: skip
+    experiment_id = experiment_store.create(conn, plan, "Ada Analyst")
+    (arm,) = plan.arms
+    rng = random.Random(seed)
+    rows = []
+    for block in plan.blocks:
+        if block.start >= datetime.now(UTC):
+            break
+        price = arm.control_price if block.arm == "A" else arm.test_price
+        session = uuid.uuid4()
+        for i in range(60):
+            at = block.start + timedelta(seconds=30 * i + 5)
+            rows.append((uuid.uuid4(), session, "product_view", product_id, price, at))
+            if rng.random() < (0.06 if block.arm == "A" else 0.05):
+                rows.append((uuid.uuid4(), session, "purchase", product_id, price, at + timedelta(seconds=2)))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
+            "product_price, device_type, event_time) VALUES (%s, 'U00001', %s, %s, %s, %s, 'mobile', %s)",
+            rows,
+        )
+    return experiment_id

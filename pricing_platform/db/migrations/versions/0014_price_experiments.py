@@ -12,6 +12,9 @@
   or below unit cost, outside the product's min/max price), a control that is not the current price, a
   product already in a running experiment, a malformed schedule. The policy's guardrails (min margin,
   max step, price ending) are checked by pricing/experiments.py, which knows the environment's defaults.
+- `experiment_block_stats(experiment, until)`: the per-block views, units, revenue and gross profit at
+  each block's arm price that the results page, the stopping rule and the benchmark analyse (the
+  dashboard's reader role may run it; it may not read the event table).
 - `run_experiments(now)`: run by the platform (a sensor live, each step in simulated time); sets each
   running experiment's products to the arm of the block containing `now` through `apply_price_change`
   (audit row and outbox row in one transaction, `price_changes.experiment_id` set), and at the planned
@@ -178,8 +181,11 @@ BEGIN
     IF blocks = 0 OR blocks <> coalesce(array_length(p_block_arms, 1), 0)
        OR blocks <> coalesce(array_length(p_block_pairs, 1), 0)
        OR p_block_starts[1] <> p_starts_at
+       OR EXISTS (SELECT FROM unnest(p_block_starts) s
+                  WHERE extract(epoch FROM s - p_starts_at)::bigint % (p_block_minutes * 60) <> 0)
        OR EXISTS (SELECT FROM unnest(p_block_arms) a WHERE a IS NULL OR a NOT IN ('A', 'B')) THEN
-        RAISE EXCEPTION 'the schedule must have one arm (A or B) and pair for each block, starting at %',
+        RAISE EXCEPTION 'the schedule must have one arm (A or B) and pair for each block, the blocks '
+            'starting at % and tiling the experiment',
             p_starts_at USING ERRCODE = 'PA210';
     END IF;
     -- Locked in a fixed order: a concurrent approval or experiment on these products waits for this one.
@@ -236,6 +242,60 @@ BEGIN
     END IF;
     RETURN e;
 END
+$fn$;
+
+-- Per block begun before p_until (and before the experiment ended): the views that showed the block's arm
+-- price, their purchases, revenue and gross profit; the views left out because the shop still showed the
+-- other price (just after a switch); and Σ ln(test / control) over the counted views (the arms' price
+-- ratio, view-weighted over a category's products). One scan of the experiment's time window; the
+-- dashboard's reader role may run it without reading the event table itself.
+CREATE FUNCTION experiment_block_stats(p_experiment_id bigint, p_until timestamptz DEFAULT now())
+RETURNS TABLE (arm text, pair_no integer, views bigint, units bigint, revenue float8, profit float8,
+               views_other bigint, log_ratio_sum float8, block_start timestamptz)
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $fn$
+    WITH e AS (
+        SELECT experiment_id, starts_at, block_minutes,
+               least(ends_at, coalesce(ended_at, ends_at), p_until) AS until
+        FROM price_experiments WHERE experiment_id = p_experiment_id
+    ), b AS (
+        SELECT k.arm, k.pair_no, k.block_start, a.product_id, a.control_price, a.test_price, p.unit_cost,
+               CASE k.arm WHEN 'A' THEN a.control_price ELSE a.test_price END AS price
+        FROM e
+        JOIN price_experiment_blocks k USING (experiment_id)
+        JOIN price_experiment_arms a USING (experiment_id)
+        JOIN products p USING (product_id)
+        WHERE k.block_start < e.until
+    ), c AS (
+        -- Blocks tile the experiment from its start (create_experiment checks), so an event's block is
+        -- arithmetic: an equality join instead of a range join per block.
+        SELECT ev.product_id, ev.event_type, ev.product_price,
+               e.starts_at + make_interval(mins => e.block_minutes
+                   * floor(extract(epoch FROM ev.event_time - e.starts_at) / 60 / e.block_minutes)::int)
+                   AS block_start
+        FROM e
+        JOIN clickstream_events ev ON ev.event_time >= e.starts_at AND ev.event_time < e.until
+        WHERE ev.event_type IN ('product_view', 'purchase')
+          AND ev.product_id IN (SELECT x.product_id FROM price_experiment_arms x
+                                WHERE x.experiment_id = p_experiment_id)
+    )
+    SELECT b.arm, b.pair_no,
+           count(*) FILTER (WHERE c.event_type = 'product_view' AND c.product_price = b.price),
+           count(*) FILTER (WHERE c.event_type = 'purchase' AND c.product_price = b.price),
+           coalesce(sum(c.product_price) FILTER (WHERE c.event_type = 'purchase'
+                                                 AND c.product_price = b.price), 0)::float8,
+           coalesce(sum(c.product_price - b.unit_cost) FILTER (WHERE c.event_type = 'purchase'
+                                                              AND c.product_price = b.price), 0)::float8,
+           count(*) FILTER (WHERE c.event_type = 'product_view' AND c.product_price <> b.price),
+           coalesce(sum(ln(b.test_price / b.control_price))
+                     FILTER (WHERE c.event_type = 'product_view' AND c.product_price = b.price), 0)::float8,
+           b.block_start
+    FROM b
+    LEFT JOIN c ON c.product_id = b.product_id AND c.block_start = b.block_start
+    GROUP BY b.arm, b.pair_no, b.block_start
+    ORDER BY b.block_start
 $fn$;
 
 -- Every running experiment, as of p_now: its products at the arm of the block containing p_now, or,
@@ -337,6 +397,8 @@ REVOKE ALL ON FUNCTION create_experiment(text, text, text, float8, integer, time
 REVOKE ALL ON FUNCTION stop_experiment(bigint, text, text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION run_experiments(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION experiment_apply_arm(bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION experiment_block_stats(bigint, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION experiment_block_stats(bigint, timestamptz) TO pricing_dashboard;
 GRANT EXECUTE ON FUNCTION create_experiment(text, text, text, float8, integer, timestamptz, timestamptz,
     float8, text, text[], numeric[], numeric[], timestamptz[], text[], integer[]) TO pricing_approver;
 GRANT EXECUTE ON FUNCTION stop_experiment(bigint, text, text, timestamptz) TO pricing_approver;
@@ -415,6 +477,7 @@ def downgrade() -> None:
         DROP FUNCTION create_experiment(text, text, text, float8, integer, timestamptz, timestamptz, float8,
             text, text[], numeric[], numeric[], timestamptz[], text[], integer[]);
         DROP FUNCTION experiment_apply_arm(bigint, text, text);
+        DROP FUNCTION experiment_block_stats(bigint, timestamptz);
         DROP FUNCTION running_experiment_of(text);
         DELETE FROM auto_apply_outcomes WHERE outcome = 'in_experiment';
         ALTER TABLE auto_apply_outcomes DROP CONSTRAINT auto_apply_outcomes_outcome_check;
