@@ -226,11 +226,11 @@ def test_experiments_page_shows_each_arm_the_uplift_and_the_elasticity(
         experiment_with_events(conn, "P003", hours_ago=30)
     app = page("experiments", database, monkeypatch)
     shown = texts(app)
-    assert "Gross profit per view, B vs A (90% interval)" in shown and "Implied elasticity" in shown
+    assert "Gross profit per view, B vs A" in shown and "Implied elasticity" in shown
     assert "hour-slot pairs complete" in shown
     (per_arm,) = [d.value for d in app.dataframe if "conversion %" in d.value.columns]
     assert list(per_arm["arm"]) == ["A (control)", "B (test)"]
-    assert per_arm["views"].sum() == 60 * per_arm["blocks"].sum()
+    assert per_arm["views"].sum() == 60 * (per_arm["blocks"].sum() - 1)  # 60 per block, none in the current
     # Stopping it puts the price back to the control.
     app.text_input(key="stop_analyst_1").input("Ada")
     app.text_input(key="stop_reason_1").input("launch moved")

@@ -23,6 +23,7 @@ from pricing_platform.core.catalog import CATEGORY_NAMES, Stream
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.ephemeral import wait_port
 from pricing_platform.resources.dbt import DbtResource
+from tests.support.factories import EXPERIMENT_USER, experiment_with_events
 from tests.support.servers import free_port
 from tests.support.workers import PlatformProcess, RelayProcess, WorkerProcess, wait_until
 
@@ -227,6 +228,50 @@ def test_an_analyst_previews_and_saves_a_category_policy_in_chromium(
         with psycopg.connect(shop) as conn:  # the shop is shared: leave it as it was
             conn.execute("DELETE FROM category_policies")
             conn.execute("DELETE FROM policy_changes")
+
+
+def test_an_analyst_reads_an_experiments_results_and_starts_one_in_chromium(
+    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
+) -> None:
+    """A running experiment's results (per arm, uplift, elasticity) on screen, then a new one started from
+    the form: its arms are stored, and an arm beyond the max step is refused with the reason."""
+    with psycopg.connect(shop, autocommit=True) as conn:
+        experiment_with_events(conn, "P003", hours_ago=30)
+    page = browser.new_page(viewport={"width": 1440, "height": 1700})
+    try:
+        page.goto(f"{dashboard}/experiments")
+        expect(page.get_by_text("Implied elasticity")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("hour-slot pairs complete", exact=False)).to_be_visible()
+        expect(page.locator("[data-testid='stException']")).to_have_count(0)
+        page.wait_for_timeout(2000)  # the tables paint their canvas a moment after mounting
+        page.screenshot(path=str(artifacts_dir / "screenshots" / "experiment-results.png"), full_page=True)
+
+        form = page.locator("[data-testid='stForm']").filter(
+            has=page.get_by_role("button", name="Start the experiment")
+        )
+        form.get_by_role("spinbutton", name="Arm B: change from today's price, %").fill("25.00")
+        form.get_by_label("Name", exact=True).fill("too far")
+        form.get_by_label("Your name (recorded in the audit trail)").fill("Ada Analyst")
+        page.get_by_role("button", name="Start the experiment").click()
+        expect(page.get_by_text("above the max step of 10 %", exact=False)).to_be_visible(timeout=30_000)
+        form.get_by_role("spinbutton", name="Arm B: change from today's price, %").fill("-4.00")
+        form.get_by_label("Name", exact=True).fill("Galaxy -4 %")
+        form.get_by_label("Your name (recorded in the audit trail)").fill("Ada Analyst")
+        page.get_by_role("button", name="Start the experiment").click()
+        expect(
+            page.get_by_text("(Galaxy -4 %) starts at the next block boundary", exact=False)
+        ).to_be_visible(timeout=30_000)
+        with psycopg.connect(shop) as conn:
+            assert conn.execute(
+                "SELECT a.product_id, a.test_price < a.control_price, e.created_by FROM price_experiments e "
+                "JOIN price_experiment_arms a USING (experiment_id) WHERE e.name = 'Galaxy -4 %'"
+            ).fetchall() == [("P001", True, "Ada Analyst")]
+    finally:
+        with psycopg.connect(shop) as conn:  # the shop is shared: leave it as it was
+            conn.execute("DELETE FROM price_experiment_blocks")
+            conn.execute("DELETE FROM price_experiment_arms")
+            conn.execute("DELETE FROM price_experiments")
+            conn.execute("DELETE FROM clickstream_events WHERE user_id = %s", (EXPERIMENT_USER,))
 
 
 # --- the closed loop, from the analyst's click to the shop ------------------------------------------------

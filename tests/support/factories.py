@@ -16,6 +16,7 @@ from pricing_platform.pricing import experiment_store
 from pricing_platform.pricing.experiments import ExperimentParams
 from pricing_platform.pricing.rules import PricingRules
 
+EXPERIMENT_USER = "U99999"
 CLICK_TOPIC = TOPICS[Stream.CLICKSTREAM].name
 INVENTORY_TOPIC = TOPICS[Stream.INVENTORY].name
 COMPETITOR_TOPIC = TOPICS[Stream.COMPETITOR].name
@@ -110,7 +111,8 @@ def experiment_with_events(
     conn: psycopg.Connection, product_id: str, *, hours_ago: int, seed: int = 1, arm_b_pct: float = 5.0
 ) -> int:
     """A running 2-day experiment on `product_id` whose first block began about `hours_ago` hours ago, with
-    product views and purchases in each begun block at its arm's price (arm B converting a little less)."""
+    product views and purchases in each complete block at its arm's price (arm B converting a little less),
+    all by user EXPERIMENT_USER, whom no simulator draws (so a shared database can be cleaned)."""
     params = ExperimentParams.from_settings(default_settings())
     plan = experiment_store.plan(
         conn, PricingRules.defaults(), params, name=f"{product_id} {arm_b_pct:+g} %", scope="product",
@@ -122,7 +124,7 @@ def experiment_with_events(
     rng = random.Random(seed)
     rows = []
     for block in plan.blocks:
-        if block.start >= datetime.now(UTC):
+        if block.end > datetime.now(UTC):  # complete blocks only: the one under way stays empty
             break
         price = arm.control_price if block.arm == "A" else arm.test_price
         session = uuid.uuid4()
@@ -134,7 +136,7 @@ def experiment_with_events(
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
-            "product_price, device_type, event_time) VALUES (%s, 'U00001', %s, %s, %s, %s, 'mobile', %s)",
-            rows,
+            "product_price, device_type, event_time) VALUES (%s, %s, %s, %s, %s, %s, 'mobile', %s)",
+            [(event_id, EXPERIMENT_USER, *rest) for event_id, *rest in rows],
         )
     return experiment_id

@@ -31,12 +31,12 @@ def _pct(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:+.1%}"
 
 
-def _interval(estimate: float, low: float, high: float, percent: bool = True) -> str:
-    if not math.isfinite(estimate):
+def _interval(level: str, low: float, high: float, percent: bool = True) -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
         return "not measurable yet"
     if percent:
-        return f"{estimate:+.1%} ({low:+.1%} to {high:+.1%})"
-    return f"{estimate:.2f} ({low:.2f} to {high:.2f})"
+        return f"{level} interval {low:+.1%} to {high:+.1%}"
+    return f"{level} interval {low:.2f} to {high:.2f}"
 
 
 def _results(row: pd.Series) -> None:
@@ -81,22 +81,20 @@ def _results(row: pd.Series) -> None:
             for a in result.arms
         ]
     )
-    st.dataframe(per_arm, hide_index=True, width="stretch")
+    st.dataframe(per_arm.round(2), hide_index=True, width="stretch")
     level = f"{result.ci_level:.0%}"
     left, middle, right, last = st.columns(4)
-    left.metric(f"Gross profit per view, B vs A ({level} interval)", _pct(result.profit_uplift.estimate))
+    left.metric("Gross profit per view, B vs A", _pct(result.profit_uplift.estimate))
     left.caption(
         _interval(result.profit_uplift.estimate, result.profit_uplift.low, result.profit_uplift.high)
     )
     middle.metric("Revenue per view, B vs A", _pct(result.revenue_uplift.estimate))
-    middle.caption(
-        _interval(result.revenue_uplift.estimate, result.revenue_uplift.low, result.revenue_uplift.high)
-    )
+    middle.caption(_interval(level, result.revenue_uplift.low, result.revenue_uplift.high))
     right.metric("Conversion, B vs A", _pct(result.units_uplift.estimate))
-    right.caption(_interval(result.units_uplift.estimate, result.units_uplift.low, result.units_uplift.high))
+    right.caption(_interval(level, result.units_uplift.low, result.units_uplift.high))
     e = result.elasticity
     last.metric("Implied elasticity", "—" if not math.isfinite(e.estimate) else f"{e.estimate:.2f}")
-    last.caption(_interval(e.estimate, e.low, e.high, percent=False))
+    last.caption(_interval(level, e.low, e.high, percent=False))
     uplift = result.profit_uplift
     if math.isfinite(uplift.low) and uplift.low > 0:
         verdict = "Arm B earns more gross profit per view than the control at this level."
