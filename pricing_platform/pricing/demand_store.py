@@ -16,21 +16,40 @@ from pricing_platform.pricing.demand import CELL_COLUMNS, DemandParams, Estimate
 
 # Per product × hour × price shown: product views and purchases (each event carries the price shown at
 # that moment), with the mean competitor price observed in that product-hour, the hour of day (UTC) and
-# the product's category and reference (catalog base) price.
+# the product's category and reference (catalog base) price. The window is the last DEMAND_WINDOW_DAYS,
+# plus the periods of finished price experiments that began before it: an experiment's randomised price
+# variation is the cleanest evidence there is, so it does not age out with the rolling window.
 CELLS_SQL = sql.SQL(
     """
-    WITH shown AS (
+    WITH kept AS (
+        SELECT a.product_id, e.starts_at AS w_start, least(e.ended_at, %(start)s) AS w_end
+        FROM {experiments} e JOIN {arms} a USING (experiment_id)
+        WHERE e.status <> 'running' AND e.starts_at < %(start)s
+    ), events AS (
+        SELECT product_id, event_time, event_type, product_price FROM {clicks}
+        WHERE event_time > %(start)s AND event_time <= %(end)s
+          AND event_type IN ('product_view', 'purchase') AND product_price > 0
+        UNION ALL
+        SELECT c.product_id, c.event_time, c.event_type, c.product_price
+        FROM kept k JOIN {clicks} c
+          ON c.product_id = k.product_id AND c.event_time >= k.w_start AND c.event_time <= k.w_end
+        WHERE c.event_type IN ('product_view', 'purchase') AND c.product_price > 0
+    ), observed AS (
+        SELECT product_id, event_time, competitor_price FROM {competitors}
+        WHERE event_time > %(start)s AND event_time <= %(end)s
+        UNION ALL
+        SELECT c.product_id, c.event_time, c.competitor_price
+        FROM kept k JOIN {competitors} c
+          ON c.product_id = k.product_id AND c.event_time >= k.w_start AND c.event_time <= k.w_end
+    ), shown AS (
         SELECT product_id, date_trunc('hour', event_time) AS hour, product_price AS price,
                count(*) FILTER (WHERE event_type = 'product_view') AS views,
                count(*) FILTER (WHERE event_type = 'purchase') AS purchases
-        FROM {clicks}
-        WHERE event_time > %(start)s AND event_time <= %(end)s
-          AND event_type IN ('product_view', 'purchase') AND product_price > 0
+        FROM events
         GROUP BY 1, 2, 3
     ), market AS (
         SELECT product_id, date_trunc('hour', event_time) AS hour, avg(competitor_price) AS competitor_avg
-        FROM {competitors}
-        WHERE event_time > %(start)s AND event_time <= %(end)s
+        FROM observed
         GROUP BY 1, 2
     )
     SELECT s.product_id, p.category, p.base_price::float8, s.price::float8, m.competitor_avg::float8,
@@ -44,6 +63,8 @@ CELLS_SQL = sql.SQL(
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
     competitors=sql.Identifier(tables.COMPETITOR_PRICES),
     products=sql.Identifier(tables.PRODUCTS),
+    experiments=sql.Identifier(tables.PRICE_EXPERIMENTS),
+    arms=sql.Identifier(tables.PRICE_EXPERIMENT_ARMS),
 )
 
 ESTIMATE_COLUMNS = tuple(f.name for f in fields(Estimate))

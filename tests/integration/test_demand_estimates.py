@@ -18,7 +18,10 @@ from pricing_platform.assets.demand import demand_estimates, demand_job, demand_
 from pricing_platform.core import roles, tables
 from pricing_platform.core.catalog import PRODUCTS_BY_ID
 from pricing_platform.core.settings import Settings
+from pricing_platform.pricing import experiment_store
+from pricing_platform.pricing.demand_store import read_cells
 from pricing_platform.resources import build_resources
+from tests.support.factories import experiment_with_events
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +123,24 @@ def test_without_any_views_the_table_is_empty_and_the_run_succeeds(settings: Set
 def test_job_and_schedule_refresh_the_estimates_hourly() -> None:
     assert demand_schedule.cron_schedule == "5 * * * *"
     assert demand_schedule.job_name == demand_job.name
+
+
+def test_a_finished_experiment_older_than_the_window_still_feeds_the_estimator(database: str) -> None:
+    """Its randomised prices are the cleanest variation there is: they stay in the cells after the rolling
+    window has moved past them (and a running or recent one is in the window anyway)."""
+    now = datetime.now(UTC)
+    with psycopg.connect(database, autocommit=True) as conn:
+        experiment_id = experiment_with_events(conn, "P003", hours_ago=24 * 40)
+        (ends_at,) = conn.execute(
+            "SELECT ends_at FROM price_experiments WHERE experiment_id = %s", (experiment_id,)
+        ).fetchone()  # type: ignore[misc]
+        window = (now - timedelta(days=28), now)
+        # While it runs, nothing of it older than the window is read; once finished, all of it is.
+        assert len(read_cells(conn, *window)["views"]) == 0
+        experiment_store.run_due(conn, ends_at)
+        cells = read_cells(conn, *window)
+        control, test = conn.execute(
+            "SELECT control_price::float8, test_price::float8 FROM price_experiment_arms"
+        ).fetchone()  # type: ignore[misc]
+    assert set(cells["product_id"]) == {"P003"} and set(cells["price"]) == {control, test}
+    assert cells["views"].sum() == 48 * 60
