@@ -11,13 +11,18 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
+from pricing_platform.pricing import experiment_store
+from pricing_platform.pricing.experiments import ExperimentParams
+from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.simulators.market.live import read_delivered, read_landed
 from tests.support.monitoring import prometheus_api
 from tests.support.servers import free_port, server_root
@@ -189,6 +194,30 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     wait_until(lambda: bool(verdicts()), 90, "a checked pricing cycle", lambda: _dagster_diagnosis(stack_env))
     assert all(passed for _, passed in verdicts()), verdicts()
     assert (Path(stack_env["QUALITY_DOCS_DIR"]) / "index.html").is_file()
+
+    # A price experiment runs from `up`: its sensor switches the product to the arm under way (arm B, by
+    # the seed chosen), through the outbox to the shop, whose shoppers then see that price.
+    with psycopg.connect(stack_env["DATABASE_URL"], autocommit=True) as conn:
+        settings = Settings(database_url=stack_env["DATABASE_URL"])
+        rules, params = PricingRules.from_settings(settings), ExperimentParams.from_settings(settings)
+        now = datetime.now(UTC)
+        for seed in range(100):  # a schedule whose block under way is arm B
+            plan = experiment_store.plan(
+                conn, rules, params, name="up", scope="product", subject="P003", arm_b_pct=5.0,
+                now=now - timedelta(minutes=59), days=2, block_minutes=60, seed=seed,
+            )  # fmt: skip
+            if next(b.arm for b in plan.blocks if b.start <= now < b.end) == "B":
+                break
+        experiment_store.create(conn, plan, "test")
+        test_price = plan.arms[0].test_price
+
+    def shoppers_see(price: Decimal) -> bool:
+        with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+            query = "SELECT count(*) FROM clickstream_events WHERE product_id = 'P003' AND product_price = %s"
+            return conn.execute(query, (price,)).fetchone()[0] > 0  # type: ignore[index]
+
+    wait_until(lambda: shoppers_see(test_price), 120, "shoppers seeing the experiment's arm B price",
+               lambda: _dagster_diagnosis(stack_env))  # fmt: skip
 
     # Prometheus scrapes every local process, and the scheduled cycle's pushed metrics reach it.
     prometheus_url = f"http://127.0.0.1:{stack_env['PROMETHEUS_PORT']}"
