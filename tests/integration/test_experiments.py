@@ -239,3 +239,19 @@ def test_the_sensor_sets_the_arm_under_way(database: str) -> None:
         expected = plan.arms[0].control_price if arm == "A" else plan.arms[0].test_price
         assert _price(conn, "P001") == expected
         assert (result.skip_message or "").startswith("0 experiment price changes" if arm == "A" else "1 ")
+
+
+def test_a_category_experiment_moves_all_its_products_together(database: str) -> None:
+    experiment_id = _start(database, scope="category", subject="tablets", pct=-4.0)
+    with psycopg.connect(database, autocommit=True) as conn:
+        arms = dict(
+            conn.execute(
+                "SELECT product_id, test_price FROM price_experiment_arms WHERE experiment_id = %s",
+                (experiment_id,),
+            ).fetchall()
+        )
+        tablets = {r[0] for r in conn.execute("SELECT product_id FROM products WHERE category = 'tablets'")}
+        assert set(arms) == tablets and len(tablets) > 1
+        first_b = next(start for start, _, arm in _blocks(conn, experiment_id) if arm == "B")
+        assert set(experiment_store.run_due(conn, first_b)) == tablets
+        assert {pid: _price(conn, pid) for pid in tablets} == arms
