@@ -135,8 +135,11 @@ class IngestWorker:
                 self._raise_fatal(messages)
                 # Decoding this batch overlaps the previous batch's transaction on the writer thread.
                 batch = self._build(messages) if messages else None
-                self._settle(consumer)
-                if batch is not None and batch.ranges:
+                # A fenced batch moves the consumer back to the stored positions: the batch built from
+                # messages fetched before that seek would write from the wrong place (and move a stored
+                # position backwards), so it is dropped; its messages are fetched again.
+                fenced = self._settle(consumer)
+                if batch is not None and batch.ranges and not fenced:
                     self._submit(batch)
                 self._maybe_log_stats()
                 self._measure_lag(consumer)
@@ -292,26 +295,28 @@ class IngestWorker:
         )
         self._in_flight = _InFlight(batch, moves, future, time.monotonic())
 
-    def _settle(self, consumer: Consumer) -> None:
-        """Wait for the batch in flight and adopt its outcome (positions, metrics, Kafka commit)."""
+    def _settle(self, consumer: Consumer) -> bool:
+        """Wait for the batch in flight and adopt its outcome (positions, metrics, Kafka commit); True
+        when it was fenced (the consumer has been moved back to the stored positions)."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is None:
-            return
+            return False
         try:
             result = in_flight.future.result()
         except Fenced as fenced:
             metrics.FENCED.labels(**self._labels).inc()
             log.warning("%s: batch rolled back: %s; re-reading positions", self.worker_id, fenced)
             self._resync(consumer)
-            return
+            return True
         if result is None:  # stop requested while the database was unreachable: batch not committed
-            return
+            return False
         committed_at = time.time()
         for partition, (_, new) in in_flight.moves.items():
             if partition in self.positions:
                 self.positions[partition] = new
         self._record(in_flight.batch, result, in_flight.started, committed_at)
         self._commit_to_kafka(consumer, in_flight.batch)
+        return False
 
     def _resync(self, consumer: Consumer) -> None:
         """After a fenced batch: adopt the stored positions of partitions we still own and seek there."""
