@@ -60,7 +60,7 @@ from pricing_platform.core.decisions import GUARDRAILS
 from pricing_platform.db import migrate
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
-from pricing_platform.pricing.cycle import INPUTS_SQL, CycleSummary, run_cycle
+from pricing_platform.pricing.cycle import INPUTS_SQL, CycleSummary, input_params, run_cycle
 from pricing_platform.pricing.rules import PricingRules
 
 # Wide enough for the tables when the output goes to a file or a pipe.
@@ -311,14 +311,14 @@ def count_products(conn: psycopg.Connection) -> int:
 
 def fetch_inputs(conn: psycopg.Connection, rules: PricingRules) -> int:
     with conn.cursor() as cur:
-        cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s, "now": datetime.now(UTC)})
+        cur.execute(INPUTS_SQL, input_params(rules, datetime.now(UTC)))
         return len(cur.fetchall())
 
 
 def server_execution_s(conn: psycopg.Connection, rules: PricingRules) -> float:
     """The input query's execution time inside the server (no rows sent, no client conversion)."""
     explain = sql.SQL("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ") + INPUTS_SQL
-    plan = conn.execute(explain, {"staleness_s": rules.staleness_s, "now": datetime.now(UTC)}).fetchone()[0]
+    plan = conn.execute(explain, input_params(rules, datetime.now(UTC))).fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return plan[0]["Execution Time"] / 1000
 

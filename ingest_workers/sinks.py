@@ -214,6 +214,11 @@ class InventorySink:
         return SinkResult(len(fresh), len(events) - len(fresh), rejected)
 
 
+# Observations of a product × competitor the price gate remembers before the newest (their median is the
+# reference a new observation is judged against).
+GATE_MEMORY = 5
+
+
 class CompetitorSink:
     """Appends every observation to the history and moves the latest price per product × competitor
     forward only: an observation older than the stored one (late or out of order) never replaces it."""
@@ -244,6 +249,12 @@ class CompetitorSink:
             FROM newest
             ON CONFLICT (product_id, competitor_name) DO UPDATE SET
                 event_id = EXCLUDED.event_id,
+                -- The gate's memory (migration 0015): the observations before the newest, up to
+                -- GATE_MEMORY of them, and their median; the engine's input query judges the newest by them.
+                previous_price = l.competitor_price,
+                recent_prices = (l.competitor_price || l.recent_prices)[1:{memory}],
+                recent_median = (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x)
+                                 FROM unnest((l.competitor_price || l.recent_prices)[1:{memory}]) AS x),
                 competitor_price = EXCLUDED.competitor_price,
                 our_price = EXCLUDED.our_price,
                 price_difference = EXCLUDED.price_difference,
@@ -257,6 +268,7 @@ class CompetitorSink:
     ).format(
         history=sql.Identifier(tables.COMPETITOR_PRICES),
         latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+        memory=sql.Literal(GATE_MEMORY),
     )
 
     def write(self, cur: psycopg.Cursor, events: Sequence[CompetitorPriceEvent]) -> SinkResult:

@@ -94,6 +94,17 @@ class Settings(BaseSettings):
         0.99, ge=0.5, le=1.5, description="raise/lower target = factor × competitor avg"
     )
     pricing_staleness_s: int = Field(6 * 3600, gt=0, description="ignore competitor prices older than this")
+    pricing_gate_jump_pct: float = Field(
+        40.0,
+        gt=0,
+        description="hold a competitor price that jumped more than this % from its recent median...",
+    )
+    pricing_gate_market_pct: float = Field(
+        50.0, gt=0, description="...or lies more than this % from the product's median competitor price..."
+    )
+    pricing_gate_confirm_pct: float = Field(
+        5.0, ge=0, description="...until the observation before it agrees within this % (confirmed)"
+    )
     pricing_min_margin_pct: float = Field(
         5.0, ge=0, le=500, description="never below unit cost × (1 + this %)"
     )

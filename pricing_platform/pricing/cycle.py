@@ -28,23 +28,52 @@ from pricing_platform.pricing.profit import decide_profit
 from pricing_platform.pricing.rules import PricingRules
 
 # For every product with any competitor observation: our price and cost, the fresh competitor prices
-# (within the staleness limit) averaged, how many of them undercut us, and purchases in the last hour by
-# event time, all as of the cycle's `now` parameter. Stale observations still count for "newest_age_s", so
-# a reason can say how old they are.
+# (within the staleness limit) that pass the price gate, averaged, how many of them undercut us, and
+# purchases in the last hour by event time, all as of the cycle's `now` parameter. Stale observations still
+# count for "newest_age_s", so a reason can say how old they are.
+#
+# The price gate (GATE_SQL): a competitor's newest observation is held back when it jumped more than
+# PRICING_GATE_JUMP_PCT from that pair's recent median (the observations before it, kept by ingest:
+# migration 0015) or, with three or more competitors, lies more than PRICING_GATE_MARKET_PCT from the
+# median of the product's competitor prices, until a second observation confirms it (the one before it
+# within PRICING_GATE_CONFIRM_PCT). A scrape error (×10, ÷10) is never priced from; a real promotion is
+# priced from at its second observation.
+GATE_SQL = sql.SQL(
+    """
+    SELECT l.product_id, l.competitor_name, l.competitor_price, l.event_time, l.event_id,
+           (coalesce(abs(l.competitor_price / nullif(l.recent_median, 0) - 1) * 100
+                     > %(gate_jump_pct)s, false)
+            OR coalesce(m.competitors >= 3
+                        AND abs(l.competitor_price / nullif(m.median, 0) - 1) * 100 > %(gate_market_pct)s,
+                        false))
+           AND NOT coalesce(abs(l.competitor_price / nullif(l.previous_price, 0) - 1) * 100
+                            <= %(gate_confirm_pct)s, false) AS held
+    FROM {latest} l
+    JOIN (
+        SELECT product_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY competitor_price) AS median,
+               count(*) AS competitors
+        FROM {latest}
+        GROUP BY product_id
+    ) m USING (product_id)
+    """
+).format(latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST))
+
 INPUTS_SQL = sql.SQL(
     """
     WITH observed AS (
         SELECT product_id,
                competitor_price,
-               extract(epoch FROM %(now)s::timestamptz - event_time) AS age_s
-        FROM {latest}
+               extract(epoch FROM %(now)s::timestamptz - event_time) AS age_s,
+               held
+        FROM ({gate}) gated
     ), market AS (
         SELECT o.product_id,
-               avg(o.competitor_price) FILTER (WHERE o.age_s <= %(staleness_s)s) AS competitor_avg,
-               count(*) FILTER (WHERE o.age_s <= %(staleness_s)s) AS competitors_seen,
-               count(*) FILTER (WHERE o.age_s <= %(staleness_s)s AND o.competitor_price < p.current_price)
-                   AS competitors_below,
-               avg(o.age_s) FILTER (WHERE o.age_s <= %(staleness_s)s) AS mean_age_s,
+               avg(o.competitor_price) FILTER (WHERE o.age_s <= %(staleness_s)s AND NOT o.held)
+                   AS competitor_avg,
+               count(*) FILTER (WHERE o.age_s <= %(staleness_s)s AND NOT o.held) AS competitors_seen,
+               count(*) FILTER (WHERE o.age_s <= %(staleness_s)s AND NOT o.held
+                                AND o.competitor_price < p.current_price) AS competitors_below,
+               avg(o.age_s) FILTER (WHERE o.age_s <= %(staleness_s)s AND NOT o.held) AS mean_age_s,
                min(o.age_s) AS newest_age_s
         FROM observed o
         JOIN {products} p USING (product_id)
@@ -67,7 +96,7 @@ INPUTS_SQL = sql.SQL(
     ORDER BY p.product_id
     """
 ).format(
-    latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+    gate=GATE_SQL,
     products=sql.Identifier(tables.PRODUCTS),
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
 )
@@ -175,9 +204,23 @@ class CycleSummary:
         return self.read_s + self.decide_s + self.write_s
 
 
+def gate_params(rules: PricingRules) -> dict[str, float]:
+    """GATE_SQL's parameters."""
+    return {
+        "gate_jump_pct": rules.gate_jump_pct,
+        "gate_market_pct": rules.gate_market_pct,
+        "gate_confirm_pct": rules.gate_confirm_pct,
+    }
+
+
+def input_params(rules: PricingRules, now: datetime) -> dict[str, object]:
+    """INPUTS_SQL's parameters."""
+    return {"staleness_s": rules.staleness_s, "now": now, **gate_params(rules)}
+
+
 def load_inputs(conn: psycopg.Connection, rules: PricingRules, now: datetime) -> dict[str, np.ndarray]:
     with conn.cursor() as cur:
-        cur.execute(INPUTS_SQL, {"staleness_s": rules.staleness_s, "now": now})
+        cur.execute(INPUTS_SQL, input_params(rules, now))
         return columns_from_rows(cur.fetchall(), LOADED_COLUMNS)
 
 

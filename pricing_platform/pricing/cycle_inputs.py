@@ -25,7 +25,8 @@ from pricing_platform.pricing.rules import PricingRules
 
 # Enough to compare a few recent cycles; each is one row, the size of the catalog's inputs.
 KEPT_CYCLES: Final = 10
-FORMAT_VERSION: Final = 1
+# 2: the rules gained the price gate's thresholds.
+FORMAT_VERSION: Final = 2
 
 
 @dataclass(frozen=True)

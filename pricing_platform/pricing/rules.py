@@ -23,6 +23,9 @@ class PricingRules(SettingsSection):
     raise_min_velocity: int  # …and at least this many purchases in the last hour
     target_factor: float  # raise/lower target = factor × competitor average
     staleness_s: int  # competitor observations older than this are ignored
+    gate_jump_pct: float  # the price gate (cycle.GATE_SQL): a jump from the pair's recent median…
+    gate_market_pct: float  # …or a price this far from the product's median competitor price…
+    gate_confirm_pct: float  # …is held until the observation before agrees within this %
     min_margin_pct: float  # never below unit cost × (1 + min margin)
     max_step_pct: float  # never move more than this % in one change
     price_ending: float | None  # recommended prices end in these cents (None: any cents)

@@ -99,7 +99,7 @@ def test_stored_inputs_come_back_as_they_were_nan_and_none_included() -> None:
 
 
 def test_a_document_of_another_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="stored in format 0, this code reads 1"):
+    with pytest.raises(ValueError, match="stored in format 0, this code reads 2"):
         cycle_inputs.from_document(uuid.uuid4(), datetime.now(UTC), {"version": 0})
 
 
