@@ -16,6 +16,7 @@ from psycopg import sql
 from pricing_platform.alerting.decisions import Direction, moved, price_move_pct
 from pricing_platform.alerting.store import Alert, Severity
 from pricing_platform.core import tables
+from pricing_platform.core.price_gate import GATE_SQL, gate_params
 from pricing_platform.core.settings import SettingsSection
 
 STOCK = "stock"
@@ -27,7 +28,12 @@ class AlertRules(SettingsSection):
     """The alert sensors' thresholds; defaults and descriptions in the settings (ALERT_*)."""
 
     settings_prefix = "alert_"
-    settings_renamed: ClassVar[dict[str, str]] = {"competitor_staleness_s": "pricing_staleness_s"}
+    settings_renamed: ClassVar[dict[str, str]] = {
+        "competitor_staleness_s": "pricing_staleness_s",
+        "gate_jump_pct": "pricing_gate_jump_pct",
+        "gate_market_pct": "pricing_gate_market_pct",
+        "gate_confirm_pct": "pricing_gate_confirm_pct",
+    }
 
     stockout_horizon_h: float
     stock_velocity_window_h: int
@@ -35,6 +41,9 @@ class AlertRules(SettingsSection):
     undercut_clear_pct: float  # below undercut_pct: an open undercut alert holds down to this gap
     weak_demand_velocity: int
     competitor_staleness_s: int  # the pricing engine's freshness rule: alert on the prices it acts on
+    gate_jump_pct: float  # …and its price gate (core/price_gate.py): no alert on a price it holds back
+    gate_market_pct: float
+    gate_confirm_pct: float
     clear_after_evaluations: int
     price_move_direction: Direction
     price_move_min_pct: float
@@ -130,10 +139,10 @@ UNDERCUT_SQL = sql.SQL(
         SELECT c.product_id, p.product_name, c.competitor_name, p.current_price, c.competitor_price,
                (p.current_price - c.competitor_price) / p.current_price * 100 AS gap_pct,
                coalesce(d.purchases, 0) AS purchases, c.event_time
-        FROM {latest} c
+        FROM ({gate}) c
         JOIN {products} p USING (product_id)
         LEFT JOIN demand d USING (product_id)
-        WHERE c.event_time >= now() - make_interval(secs => %(staleness_s)s)
+        WHERE c.event_time >= now() - make_interval(secs => %(staleness_s)s) AND NOT c.held
     )
     SELECT product_id, product_name, competitor_name, current_price, competitor_price, gap_pct, purchases,
            event_time
@@ -143,7 +152,7 @@ UNDERCUT_SQL = sql.SQL(
     """
 ).format(
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
-    latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+    gate=GATE_SQL,
     products=sql.Identifier(tables.PRODUCTS),
 )
 
@@ -184,6 +193,7 @@ def undercut_alerts(conn: psycopg.Connection, rules: AlertRules) -> Found:
         "staleness_s": rules.competitor_staleness_s,
         "clear_pct": rules.undercut_clear_pct,
         "weak_velocity": rules.weak_demand_velocity,
+        **gate_params(rules.gate_jump_pct, rules.gate_market_pct, rules.gate_confirm_pct),
     }
     found = Found()
     for row in conn.execute(UNDERCUT_SQL, params).fetchall():
@@ -198,14 +208,14 @@ def opens_undercut(gap_pct: Decimal | float, rules: AlertRules) -> bool:
 
 # ---- competitor price move -----------------------------------------------------------------------------
 
-# Each fresh observation beside the price the same competitor asked a window ago: the newest observation at
-# or before the window's start, or, for a pair first seen within the window, its first one. The
-# (product_id, event_time) index finds it among a few rows per product.
+# Each fresh observation the price gate trusts beside the price the same competitor asked a window ago: the
+# newest observation at or before the window's start, or, for a pair first seen within the window, its
+# first one. The (product_id, event_time) index finds it among a few rows per product.
 PRICE_MOVE_SQL = sql.SQL(
     """
     SELECT c.product_id, p.product_name, c.competitor_name, before.competitor_price, c.competitor_price,
            c.event_time
-    FROM {latest} c
+    FROM ({gate}) c
     JOIN {products} p USING (product_id)
     CROSS JOIN LATERAL (
         SELECT competitor_price FROM (
@@ -221,11 +231,11 @@ PRICE_MOVE_SQL = sql.SQL(
         ) candidates
         ORDER BY pick LIMIT 1
     ) before
-    WHERE c.event_time >= now() - make_interval(secs => %(staleness_s)s)
+    WHERE c.event_time >= now() - make_interval(secs => %(staleness_s)s) AND NOT c.held
     ORDER BY c.product_id, c.competitor_name
     """
 ).format(
-    latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
+    gate=GATE_SQL,
     products=sql.Identifier(tables.PRODUCTS),
     prices=sql.Identifier(tables.COMPETITOR_PRICES),
 )
@@ -264,7 +274,11 @@ def price_move_alert(
 def price_move_alerts(conn: psycopg.Connection, rules: AlertRules) -> Found:
     """A fresh competitor price at least the minimum % away, in a watched direction, from what the same
     competitor asked a window ago."""
-    params = {"window_h": rules.price_move_window_h, "staleness_s": rules.competitor_staleness_s}
+    params = {
+        "window_h": rules.price_move_window_h,
+        "staleness_s": rules.competitor_staleness_s,
+        **gate_params(rules.gate_jump_pct, rules.gate_market_pct, rules.gate_confirm_pct),
+    }
     alerts = [
         price_move_alert(product, name, competitor, before, now, at, rules)
         for product, name, competitor, before, now, at in conn.execute(PRICE_MOVE_SQL, params).fetchall()

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from pricing_platform.core import tables
+from pricing_platform.core.price_gate import GATE_SQL, gate_params
 from pricing_platform.pricing import cycle_inputs
 from pricing_platform.pricing.engine import (
     INPUT_COLUMNS,
@@ -30,34 +31,8 @@ from pricing_platform.pricing.rules import PricingRules
 # For every product with any competitor observation: our price and cost, the fresh competitor prices
 # (within the staleness limit) that pass the price gate, averaged, how many of them undercut us, and
 # purchases in the last hour by event time, all as of the cycle's `now` parameter. Stale observations still
-# count for "newest_age_s", so a reason can say how old they are.
-#
-# The price gate (GATE_SQL): a competitor's newest observation is held back when it jumped more than
-# PRICING_GATE_JUMP_PCT from that pair's recent median (the observations before it, kept by ingest:
-# migration 0015) or, with three or more competitors, lies more than PRICING_GATE_MARKET_PCT from the
-# median of the product's competitor prices, until a second observation confirms it (the one before it
-# within PRICING_GATE_CONFIRM_PCT). A scrape error (×10, ÷10) is never priced from; a real promotion is
-# priced from at its second observation.
-GATE_SQL = sql.SQL(
-    """
-    SELECT l.product_id, l.competitor_name, l.competitor_price, l.event_time, l.event_id,
-           (coalesce(abs(l.competitor_price / nullif(l.recent_median, 0) - 1) * 100
-                     > %(gate_jump_pct)s, false)
-            OR coalesce(m.competitors >= 3
-                        AND abs(l.competitor_price / nullif(m.median, 0) - 1) * 100 > %(gate_market_pct)s,
-                        false))
-           AND NOT coalesce(abs(l.competitor_price / nullif(l.previous_price, 0) - 1) * 100
-                            <= %(gate_confirm_pct)s, false) AS held
-    FROM {latest} l
-    JOIN (
-        SELECT product_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY competitor_price) AS median,
-               count(*) AS competitors
-        FROM {latest}
-        GROUP BY product_id
-    ) m USING (product_id)
-    """
-).format(latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST))
-
+# count for "newest_age_s", so a reason can say how old they are. Observations the price gate holds
+# (core/price_gate.py) are left out.
 INPUTS_SQL = sql.SQL(
     """
     WITH observed AS (
@@ -204,18 +179,13 @@ class CycleSummary:
         return self.read_s + self.decide_s + self.write_s
 
 
-def gate_params(rules: PricingRules) -> dict[str, float]:
-    """GATE_SQL's parameters."""
-    return {
-        "gate_jump_pct": rules.gate_jump_pct,
-        "gate_market_pct": rules.gate_market_pct,
-        "gate_confirm_pct": rules.gate_confirm_pct,
-    }
-
-
 def input_params(rules: PricingRules, now: datetime) -> dict[str, object]:
     """INPUTS_SQL's parameters."""
-    return {"staleness_s": rules.staleness_s, "now": now, **gate_params(rules)}
+    return {
+        "staleness_s": rules.staleness_s,
+        "now": now,
+        **gate_params(rules.gate_jump_pct, rules.gate_market_pct, rules.gate_confirm_pct),
+    }
 
 
 def load_inputs(conn: psycopg.Connection, rules: PricingRules, now: datetime) -> dict[str, np.ndarray]:

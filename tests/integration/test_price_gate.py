@@ -1,7 +1,7 @@
-"""The competitor price gate on a real PostgreSQL, through ingest's own write path (the competitor sink) and
-the engine's input query: an injected ×10 or ÷10 scrape error is never priced from, a genuine promotion is
-priced from once a second observation confirms it, and the gate's memory is the observations before the
-newest."""
+"""The competitor price gate on a real PostgreSQL, through ingest's own write path (the competitor sink),
+the engine's input query and the undercut alert: an injected ×10 or ÷10 scrape error is never priced from
+nor alerted on, a genuine promotion is priced from once a second observation confirms it, and the gate's
+memory is the observations before the newest."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import psycopg
 import pytest
 
 from ingest_workers.sinks import GATE_MEMORY, CompetitorSink
+from pricing_platform.alerting.rules import AlertRules, price_move_alerts, undercut_alerts
+from pricing_platform.core.settings import default_settings
 from pricing_platform.pricing.cycle import load_inputs
 from pricing_platform.pricing.rules import PricingRules
 from tests.support.factories import price
@@ -92,3 +94,17 @@ def test_a_price_far_from_the_other_competitors_is_held_even_without_history(dat
         assert scraper.market() == (885.0, 2)
         scraper.observe("ElectroHub", "99.50")
         assert scraper.market() == (round((880 + 890 + 99.5) / 3, 2), 3)
+
+
+def test_no_alert_on_a_scrape_error_but_alerts_on_a_confirmed_cut(scraper: Scraper) -> None:
+    rules = AlertRules.from_settings(default_settings())
+    assert undercut_alerts(scraper.conn, rules).alerts == []
+    assert price_move_alerts(scraper.conn, rules).alerts == []
+    scraper.observe("TechMart", "89.00")  # ÷10: 90 % below us, held back
+    assert undercut_alerts(scraper.conn, rules).alerts == []
+    assert price_move_alerts(scraper.conn, rules).alerts == []
+    scraper.observe("TechMart", "90.00")  # a second observation confirms the cut: alerted
+    (alert,) = undercut_alerts(scraper.conn, rules).alerts
+    assert alert.context["competitor"] == "TechMart" and alert.context["competitor_price"] == 90.0
+    (move,) = price_move_alerts(scraper.conn, rules).alerts
+    assert move.context["competitor"] == "TechMart"
