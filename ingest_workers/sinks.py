@@ -241,20 +241,31 @@ class CompetitorSink:
             SELECT DISTINCT ON (product_id, competitor_name) *
             FROM inserted
             ORDER BY product_id, competitor_name, event_time DESC, event_id DESC
+        ), batch AS (
+            -- The price gate's memory (migration 0015) counts every observation, also those this batch
+            -- lands before its newest: newest first.
+            SELECT product_id, competitor_name,
+                   array_agg(competitor_price ORDER BY event_time DESC, event_id DESC) AS prices
+            FROM inserted
+            GROUP BY product_id, competitor_name
         ), moved AS (
             INSERT INTO {latest} AS l (product_id, competitor_name, event_id, competitor_price, our_price,
-                                       price_difference, price_difference_pct, event_time)
-            SELECT product_id, competitor_name, event_id, competitor_price, our_price, price_difference,
-                   price_difference_pct, event_time
-            FROM newest
+                                       price_difference, price_difference_pct, event_time, previous_price,
+                                       recent_prices, recent_median)
+            SELECT n.product_id, n.competitor_name, n.event_id, n.competitor_price, n.our_price,
+                   n.price_difference, n.price_difference_pct, n.event_time, b.prices[2],
+                   b.prices[2:{last}],
+                   (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(b.prices[2:{last}]) x)
+            FROM newest n JOIN batch b USING (product_id, competitor_name)
             ON CONFLICT (product_id, competitor_name) DO UPDATE SET
                 event_id = EXCLUDED.event_id,
-                -- The gate's memory (migration 0015): the observations before the newest, up to
-                -- GATE_MEMORY of them, and their median; the engine's input query judges the newest by them.
-                previous_price = l.competitor_price,
-                recent_prices = (l.competitor_price || l.recent_prices)[1:{memory}],
+                -- The observations before the newest, up to GATE_MEMORY of them, and their median: the
+                -- engine's input query judges the newest by them.
+                previous_price = coalesce(EXCLUDED.previous_price, l.competitor_price),
+                recent_prices = (EXCLUDED.recent_prices || l.competitor_price || l.recent_prices)[1:{memory}],
                 recent_median = (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x)
-                                 FROM unnest((l.competitor_price || l.recent_prices)[1:{memory}]) AS x),
+                                 FROM unnest((EXCLUDED.recent_prices || l.competitor_price
+                                              || l.recent_prices)[1:{memory}]) AS x),
                 competitor_price = EXCLUDED.competitor_price,
                 our_price = EXCLUDED.our_price,
                 price_difference = EXCLUDED.price_difference,
@@ -269,6 +280,7 @@ class CompetitorSink:
         history=sql.Identifier(tables.COMPETITOR_PRICES),
         latest=sql.Identifier(tables.COMPETITOR_PRICES_LATEST),
         memory=sql.Literal(GATE_MEMORY),
+        last=sql.Literal(GATE_MEMORY + 1),
     )
 
     def write(self, cur: psycopg.Cursor, events: Sequence[CompetitorPriceEvent]) -> SinkResult:

@@ -252,14 +252,16 @@ def policy_changes(conn: psycopg.Connection, limit: int = 100) -> pd.DataFrame:
 
 @query
 def price_experiments(conn: psycopg.Connection) -> pd.DataFrame:
-    """Every experiment, newest first, with its arms' prices (a category's: the range over its products)."""
+    """Every experiment, newest first, with its arms' prices (a product's; empty for a category, whose
+    products each have their own)."""
     return _frame(
         conn,
         sql.SQL(
             "SELECT e.experiment_id, e.name, e.scope, e.subject, e.status, e.arm_b_pct, e.block_minutes, "
             "e.starts_at, e.ends_at, e.ended_at, e.stopped_by, e.stopped_reason, e.created_by, "
-            "count(a.product_id) AS products, min(a.control_price)::float8 AS control_price, "
-            "min(a.test_price)::float8 AS test_price FROM {experiments} e "
+            "e.harm_stop_pct, count(a.product_id) AS products, "
+            "CASE WHEN count(*) = 1 THEN min(a.control_price)::float8 END AS control_price, "
+            "CASE WHEN count(*) = 1 THEN min(a.test_price)::float8 END AS test_price FROM {experiments} e "
             "JOIN {arms} a USING (experiment_id) GROUP BY e.experiment_id ORDER BY e.experiment_id DESC"
         ).format(experiments=_t(tables.PRICE_EXPERIMENTS), arms=_t(tables.PRICE_EXPERIMENT_ARMS)),
     )

@@ -44,9 +44,9 @@ CREATE_SQL = (
 _RUN_SQL = "SELECT product_id, new_price, version, experiment_id FROM run_experiments(%s)"
 STOP_SQL = "SELECT experiment_id FROM stop_experiment(%s, %s, %s, %s)"
 
-_RUNNING_SQL = sql.SQL("SELECT experiment_id FROM {} WHERE status = 'running' AND starts_at <= %s").format(
-    sql.Identifier(tables.PRICE_EXPERIMENTS)
-)
+_RUNNING_SQL = sql.SQL(
+    "SELECT experiment_id, harm_stop_pct FROM {} WHERE status = 'running' AND starts_at <= %s"
+).format(sql.Identifier(tables.PRICE_EXPERIMENTS))
 
 # Per block begun before `until`: arm, pair, views at the arm's price, units, revenue, gross profit, views
 # left out (another price shown), Σ ln(test / control) over the counted views, block start (migration 0014).
@@ -168,12 +168,20 @@ def results(
 def enforce_stopping_rule(
     conn: psycopg.Connection, params: ExperimentParams, now: datetime
 ) -> dict[int, str]:
-    """Stop every running experiment the stopping rule condemns; returns experiment → reason."""
+    """Stop every running experiment the stopping rule condemns (by the harm threshold stored with it);
+    returns experiment → reason."""
     stopped: dict[int, str] = {}
-    for (experiment_id,) in conn.execute(_RUNNING_SQL, (now,)).fetchall():
+    for experiment_id, harm_stop_pct in conn.execute(_RUNNING_SQL, (now,)).fetchall():
         analysis = results(conn, experiment_id, params, now).analysis
-        verdict = harm_verdict(analysis, params) if analysis else None
-        if verdict:
+        own = params.model_copy(update={"harm_stop_pct": harm_stop_pct})
+        verdict = harm_verdict(analysis, own) if analysis else None
+        if not verdict:
+            continue
+        try:
             stop(conn, experiment_id, STOPPING_RULE, verdict, now)
-            stopped[experiment_id] = verdict
+        except psycopg.Error as exc:
+            if exc.sqlstate != "PA211":  # stopped by someone else meanwhile: nothing left to do
+                raise
+            continue
+        stopped[experiment_id] = verdict
     return stopped

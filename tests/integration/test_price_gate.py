@@ -36,6 +36,15 @@ class Scraper:
         with self.conn.cursor() as cur:
             CompetitorSink().write(cur, [price("P001", competitor, value, at=self.at)])
 
+    def observe_batch(self, competitor: str, *values: str) -> None:
+        """Several observations landed by one ingest batch (a backlog caught up)."""
+        events = []
+        for value in values:
+            self.at += timedelta(minutes=1)
+            events.append(price("P001", competitor, value, at=self.at))
+        with self.conn.cursor() as cur:
+            CompetitorSink().write(cur, events)
+
     def market(self) -> tuple[float, int]:
         inputs = load_inputs(self.conn, RULES, datetime.now(UTC))
         (index,) = [i for i, pid in enumerate(inputs["product_id"]) if pid == "P001"]
@@ -108,3 +117,13 @@ def test_no_alert_on_a_scrape_error_but_alerts_on_a_confirmed_cut(scraper: Scrap
     assert alert.context["competitor"] == "TechMart" and alert.context["competitor_price"] == 90.0
     (move,) = price_move_alerts(scraper.conn, rules).alerts
     assert move.context["competitor"] == "TechMart"
+
+
+def test_observations_landed_in_one_batch_count_for_the_gate(scraper: Scraper) -> None:
+    scraper.observe_batch("ElectroHub", "500.00", "499.00")  # a promotion seen twice, caught up at once
+    assert scraper.market() == (round((880 + 880 + 499) / 3, 2), 3)
+    row = scraper.conn.execute(
+        "SELECT previous_price, recent_prices[1:2] FROM competitor_prices_latest "
+        "WHERE product_id = 'P001' AND competitor_name = 'ElectroHub'"
+    ).fetchone()
+    assert row is not None and str(row[0]) == "500.00" and [str(p) for p in row[1]] == ["500.00", "880.00"]

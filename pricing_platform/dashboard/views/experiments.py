@@ -43,9 +43,13 @@ def _results(row: pd.Series) -> None:
     blocks = ui.load("experiment_blocks", experiment_id=int(row["experiment_id"]))
     total = round((row["ends_at"] - row["starts_at"]).total_seconds() / 60 / row["block_minutes"])
     started = 0 if blocks is None else len(blocks)
+    arms = (
+        f"arm A {row['control_price']:,.2f} · arm B {row['test_price']:,.2f} ({row['arm_b_pct']:+g} %)"
+        if row["products"] == 1
+        else f"{row['products']} products, arm B {row['arm_b_pct']:+g} % from each one's price"
+    )
     st.caption(
-        f"{row['scope']} **{row['subject']}** · arm A {row['control_price']:,.2f} · arm B "
-        f"{row['test_price']:,.2f} ({row['arm_b_pct']:+g} %) · {row['block_minutes']}-minute blocks · "
+        f"{row['scope']} **{row['subject']}** · {arms} · {row['block_minutes']}-minute blocks · "
         f"{row['starts_at']:%Y-%m-%d %H:%M} to {row['ends_at']:%Y-%m-%d %H:%M} UTC · {row['status']} · "
         f"{started} of {total} blocks begun"
         + (
@@ -85,9 +89,7 @@ def _results(row: pd.Series) -> None:
     level = f"{result.ci_level:.0%}"
     left, middle, right, last = st.columns(4)
     left.metric("Gross profit per view, B vs A", _pct(result.profit_uplift.estimate))
-    left.caption(
-        _interval(result.profit_uplift.estimate, result.profit_uplift.low, result.profit_uplift.high)
-    )
+    left.caption(_interval(level, result.profit_uplift.low, result.profit_uplift.high))
     middle.metric("Revenue per view, B vs A", _pct(result.revenue_uplift.estimate))
     middle.caption(_interval(level, result.revenue_uplift.low, result.revenue_uplift.high))
     right.metric("Conversion, B vs A", _pct(result.units_uplift.estimate))
@@ -106,7 +108,7 @@ def _results(row: pd.Series) -> None:
     st.markdown(
         f"{verdict} {result.complete_pairs} hour-slot pairs complete. {left_out:,} views left out: they "
         "showed the other arm's price just after a switch. The stopping rule ends it early when the whole "
-        f"interval of the gross-profit change is below −{params.harm_stop_pct:g} % (after "
+        f"interval of the gross-profit change is below −{row['harm_stop_pct']:g} % (after "
         f"{params.min_pairs} pairs)."
     )
     if row["status"] == "running":
@@ -136,8 +138,8 @@ if ui.has_rows(listing, "Experiments", "Start one below: it begins at the next b
     assert listing is not None
     st.subheader("Experiments")
     st.dataframe(
-        listing[["experiment_id", "name", "scope", "subject", "status", "control_price", "test_price",
-                 "starts_at", "ends_at", "ended_at", "created_by"]],
+        listing[["experiment_id", "name", "scope", "subject", "status", "arm_b_pct", "control_price",
+                 "test_price", "starts_at", "ends_at", "ended_at", "created_by"]],
         hide_index=True, width="stretch",
     )  # fmt: skip
     labels = {

@@ -10,8 +10,9 @@
   hour slot).
 - `create_experiment` (approver role): refuses, with the reason, an arm outside the hard guardrails (at
   or below unit cost, outside the product's min/max price), a control that is not the current price, a
-  product already in a running experiment, a malformed schedule. The policy's guardrails (min margin,
-  max step, price ending) are checked by pricing/experiments.py, which knows the environment's defaults.
+  product already in a running experiment, a schedule that does not tile the experiment exactly. The
+  policy's guardrails (min margin, max step, price ending) are checked by pricing/experiments.py, which
+  knows the environment's defaults.
 - `experiment_block_stats(experiment, until)`: the per-block views, units, revenue and gross profit at
   each block's arm price that the results page, the stopping rule and the benchmark analyse (the
   dashboard's reader role may run it; it may not read the event table).
@@ -181,8 +182,10 @@ BEGIN
     IF blocks = 0 OR blocks <> coalesce(array_length(p_block_arms, 1), 0)
        OR blocks <> coalesce(array_length(p_block_pairs, 1), 0)
        OR p_block_starts[1] <> p_starts_at
+       OR blocks * p_block_minutes * 60 <> extract(epoch FROM p_ends_at - p_starts_at)
        OR EXISTS (SELECT FROM unnest(p_block_starts) s
-                  WHERE extract(epoch FROM s - p_starts_at)::bigint % (p_block_minutes * 60) <> 0)
+                  WHERE s < p_starts_at
+                     OR extract(epoch FROM s - p_starts_at)::bigint % (p_block_minutes * 60) <> 0)
        OR EXISTS (SELECT FROM unnest(p_block_arms) a WHERE a IS NULL OR a NOT IN ('A', 'B')) THEN
         RAISE EXCEPTION 'the schedule must have one arm (A or B) and pair for each block, the blocks '
             'starting at % and tiling the experiment',
@@ -216,10 +219,10 @@ BEGIN
             RAISE EXCEPTION 'an arm of % at % is not above its unit cost %', p.product_id,
                 least(p.test_price, p.control_price), p.unit_cost USING ERRCODE = 'PA207';
         END IF;
-        IF (p.min_price IS NOT NULL AND p.test_price < p.min_price)
-           OR (p.max_price IS NOT NULL AND p.test_price > p.max_price) THEN
-            RAISE EXCEPTION 'arm B of % at % is outside its price bounds (% to %)', p.product_id,
-                p.test_price, coalesce(p.min_price::text, 'no minimum'),
+        IF (p.min_price IS NOT NULL AND least(p.test_price, p.control_price) < p.min_price)
+           OR (p.max_price IS NOT NULL AND greatest(p.test_price, p.control_price) > p.max_price) THEN
+            RAISE EXCEPTION 'an arm of % (% or %) is outside its price bounds (% to %)', p.product_id,
+                p.control_price, p.test_price, coalesce(p.min_price::text, 'no minimum'),
                 coalesce(p.max_price::text, 'no maximum')
                 USING ERRCODE = 'PA208';
         END IF;
@@ -299,7 +302,9 @@ AS $fn$
 $fn$;
 
 -- Every running experiment, as of p_now: its products at the arm of the block containing p_now, or,
--- at its planned end, back at the control price and the experiment finished. Idempotent.
+-- at its planned end, back at the control price and the experiment finished. Idempotent. An experiment
+-- whose arm the product's price bounds no longer allow (an approver narrowed them since) is stopped with
+-- that reason, alone: the others carry on.
 CREATE FUNCTION run_experiments(p_now timestamptz DEFAULT now())
 RETURNS SETOF price_changes
 LANGUAGE plpgsql
@@ -308,25 +313,42 @@ AS $fn$
 DECLARE
     e price_experiments;
     b price_experiment_blocks;
+    made price_changes[];
+    change price_changes;
 BEGIN
     FOR e IN SELECT * FROM price_experiments WHERE status = 'running' AND starts_at <= p_now
              ORDER BY experiment_id FOR UPDATE
     LOOP
-        IF p_now >= e.ends_at THEN
-            RETURN QUERY SELECT * FROM experiment_apply_arm(
-                e.experiment_id, 'A', format('experiment "%s" finished: back to the control price', e.name));
-            UPDATE price_experiments SET status = 'finished', ended_at = p_now
+        made := '{}';
+        BEGIN
+            IF p_now >= e.ends_at THEN
+                SELECT coalesce(array_agg(x), '{}') INTO made FROM experiment_apply_arm(
+                    e.experiment_id, 'A',
+                    format('experiment "%s" finished: back to the control price', e.name)
+                ) x;
+                UPDATE price_experiments SET status = 'finished', ended_at = p_now
+                WHERE experiment_id = e.experiment_id;
+            ELSE
+                SELECT * INTO b FROM price_experiment_blocks
+                WHERE experiment_id = e.experiment_id AND block_start <= p_now AND p_now < block_end;
+                IF FOUND THEN
+                    SELECT coalesce(array_agg(x), '{}') INTO made FROM experiment_apply_arm(
+                        e.experiment_id, b.arm,
+                        format('experiment "%s": arm %s from %s', e.name, b.arm,
+                               to_char(b.block_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'))
+                    ) x;
+                END IF;
+            END IF;
+        EXCEPTION WHEN SQLSTATE 'PA010' THEN
+            made := '{}';
+            UPDATE price_experiments
+            SET status = 'stopped', ended_at = p_now, stopped_by = 'run_experiments',
+                stopped_reason = format('an arm is outside the price bounds set since: %s', SQLERRM)
             WHERE experiment_id = e.experiment_id;
-            CONTINUE;
-        END IF;
-        SELECT * INTO b FROM price_experiment_blocks
-        WHERE experiment_id = e.experiment_id AND block_start <= p_now AND p_now < block_end;
-        IF FOUND THEN
-            RETURN QUERY SELECT * FROM experiment_apply_arm(
-                e.experiment_id, b.arm,
-                format('experiment "%s": arm %s from %s', e.name, b.arm,
-                       to_char(b.block_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')));
-        END IF;
+        END;
+        FOREACH change IN ARRAY made LOOP
+            RETURN NEXT change;
+        END LOOP;
     END LOOP;
 END
 $fn$;
@@ -360,7 +382,9 @@ BEGIN
     PERFORM experiment_apply_arm(
         p_experiment_id, 'A', format('experiment "%s" stopped: back to the control price', e.name));
     UPDATE price_experiments
-    SET status = 'stopped', ended_at = coalesce(p_at, now()), stopped_by = btrim(p_stopped_by),
+    -- p_at is the stopping rule's clock in simulated time; never later than now.
+    SET status = 'stopped', ended_at = least(coalesce(p_at, now()), now()),
+        stopped_by = btrim(p_stopped_by),
         stopped_reason = btrim(p_reason)
     WHERE experiment_id = p_experiment_id
     RETURNING * INTO e;
