@@ -4,6 +4,7 @@ screenshot in test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +21,14 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from pricing_platform.alerting.rules import (
+    COMPETITOR_PRICE_MOVE,
+    COMPETITOR_UNDERCUT,
+    AlertRules,
+    price_move_alert,
+    undercut_alert,
+)
+from pricing_platform.alerting.store import sync_alerts
 from pricing_platform.core.catalog import CATEGORY_NAMES, Stream
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.ephemeral import wait_port
@@ -272,6 +282,43 @@ def test_an_analyst_reads_an_experiments_results_and_starts_one_in_chromium(
             conn.execute("DELETE FROM price_experiment_arms")
             conn.execute("DELETE FROM price_experiments")
             conn.execute("DELETE FROM clickstream_events WHERE user_id = %s", (EXPERIMENT_USER,))
+
+
+def test_open_alerts_on_the_overview_in_chromium(
+    dashboard: str, browser: Browser, shop: str, artifacts_dir: Path
+) -> None:
+    """Alerts opened by the alerting code itself (an undercut on weak demand, a competitor's price move)
+    are listed on the Overview, critical first; the screenshot shows the README's alerts workflow."""
+    rules = AlertRules.from_settings(Settings())
+    now = datetime.now(UTC)
+    undercut = undercut_alert(
+        "P007", "MacBook Pro 16-inch", "TechMart", Decimal("1999.99"), Decimal("1749.00"),
+        Decimal("12.55"), 0, now,
+    )  # fmt: skip
+    move = price_move_alert(
+        "P001", "Samsung Galaxy S24", "GadgetZone", Decimal("899.00"), Decimal("829.00"), now, rules
+    )
+    log = logging.getLogger("test")
+    with psycopg.connect(shop, autocommit=True) as conn:
+        sync_alerts(conn, COMPETITOR_UNDERCUT, [undercut], log)
+        sync_alerts(conn, COMPETITOR_PRICE_MOVE, [move], log)
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    try:
+        page.goto(dashboard)
+        heading = page.get_by_role("heading", name="Open alerts")
+        expect(heading).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Open alerts").first).to_be_visible()
+        table = page.locator("[data-testid='stDataFrame']").last
+        expect(table.locator("canvas").first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(2000)  # the grid paints its cells a moment after mounting
+        heading.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts_dir / "screenshots" / "open-alerts.png"), full_page=True)
+    finally:
+        with psycopg.connect(shop) as conn:  # the shop is shared: leave it as it was
+            conn.execute(
+                "DELETE FROM alerts WHERE condition_key = ANY(%s)",
+                ([undercut.condition_key, move.condition_key],),
+            )
 
 
 # --- the closed loop, from the analyst's click to the shop ------------------------------------------------
