@@ -87,10 +87,10 @@ def run(seed: int, days: int, arm_b_pct: float, block_minutes: int) -> Scored:
         settings, seed=seed, days=days, sessions_per_day=settings.market_sessions_per_day, rules=rules,
         apply_policy=apply_nothing, step=step,
     ) as sim:  # fmt: skip
-        plan = experiment_store.plan(
-            sim.conn, rules, params, name=f"benchmark {product}", scope="product", subject=product,
-            arm_b_pct=arm_b_pct, now=sim.start, days=days, block_minutes=block_minutes, seed=seed,
-        )  # fmt: skip
+        request = experiment_store.Request(
+            f"benchmark {product}", "product", product, arm_b_pct, days, block_minutes
+        )
+        plan = experiment_store.plan(sim.conn, rules, params, request, sim.start, seed)
         experiment_id = experiment_store.create(sim.conn, plan, "benchmark")
         (arms,) = plan.arms
         control, test = float(arms.control_price), float(arms.test_price)

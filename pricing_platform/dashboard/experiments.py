@@ -10,7 +10,7 @@ import psycopg
 
 from pricing_platform.dashboard.definer import Failed, Refused, call
 from pricing_platform.pricing import experiment_store
-from pricing_platform.pricing.experiment_store import Scope
+from pricing_platform.pricing.experiment_store import Request
 from pricing_platform.pricing.experiments import ExperimentParams, ExperimentRefused
 from pricing_platform.pricing.rules import PricingRules
 
@@ -24,22 +24,13 @@ def start(
     approver: str,
     rules: PricingRules,
     params: ExperimentParams,
-    *,
-    name: str,
-    scope: Scope,
-    subject: str,
-    arm_b_pct: float,
-    days: int,
-    block_minutes: int,
+    request: Request,
     created_by: str,
 ) -> int:
     """Plan and store an experiment starting at the next block boundary; ExperimentRefused says why not."""
     try:
         with psycopg.connect(reader, connect_timeout=5) as conn:
-            plan = experiment_store.plan(
-                conn, rules, params, name=name, scope=scope, subject=subject, arm_b_pct=arm_b_pct,
-                now=datetime.now(UTC), days=days, block_minutes=block_minutes,
-            )  # fmt: skip
+            plan = experiment_store.plan(conn, rules, params, request, datetime.now(UTC))
         rows = call(approver, experiment_store.CREATE_SQL, experiment_store.create_params(plan, created_by),
                     "the experiment")  # fmt: skip
     except Refused as exc:

@@ -67,7 +67,9 @@ INPUTS_SQL = sql.SQL(
            coalesce(d.velocity, 0) AS velocity, p.category
     FROM market m
     JOIN {products} p USING (product_id)
-    LEFT JOIN demand d USING (product_id)
+    -- On the products' key, whose statistics the planner knows (through the gate's window it would
+    -- guess 200 rows per product, estimate 20 M rows and spend 0.4 s compiling the query with JIT).
+    LEFT JOIN demand d ON d.product_id = p.product_id
     ORDER BY p.product_id
     """
 ).format(

@@ -80,35 +80,44 @@ class Results:
     views_left_out: int  # views that showed another price than their block's arm (just after a switch)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What an analyst asks for: a name, the subject, arm B's change and the schedule (None: the
+    EXPERIMENT_* defaults)."""
+
+    name: str
+    scope: Scope
+    subject: str
+    arm_b_pct: float
+    days: int | None = None
+    block_minutes: int | None = None
+
+
 def plan(
     conn: psycopg.Connection,
     rules: PricingRules,
     params: ExperimentParams,
-    *,
-    name: str,
-    scope: Scope,
-    subject: str,
-    arm_b_pct: float,
+    request: Request,
     now: datetime,
-    days: int | None = None,
-    block_minutes: int | None = None,
     seed: int | None = None,
 ) -> Plan:
-    """An experiment's arms and schedule from the current prices and each category's policy; refuses
-    (ExperimentRefused) what breaks a guardrail. Reads only: `create` stores it."""
-    rows = conn.execute(_PRODUCTS_SQL, {"scope": scope, "subject": subject}).fetchall()
+    """An experiment's arms and schedule from the current prices and each category's policy, starting at
+    the first block boundary from `now`; refuses (ExperimentRefused) what breaks a guardrail. Reads only:
+    `create` stores it."""
+    r = request
+    rows = conn.execute(_PRODUCTS_SQL, {"scope": r.scope, "subject": r.subject}).fetchall()
     if not rows:
-        raise ExperimentRefused(f"no {scope} {subject!r} exists")
+        raise ExperimentRefused(f"no {r.scope} {r.subject!r} exists")
     products = [ProductPrice(*row) for row in rows]
-    arms = arm_prices(products, arm_b_pct, rules_by_category(rules, load_overrides(conn)))
-    minutes = block_minutes or params.block_minutes
+    arms = arm_prices(products, r.arm_b_pct, rules_by_category(rules, load_overrides(conn)))
+    minutes = r.block_minutes or params.block_minutes
     blocks = plan_schedule(
         first_block_start(now, minutes),
-        days or params.days,
+        r.days or params.days,
         minutes,
         random.SystemRandom().randrange(2**63) if seed is None else seed,
     )
-    return Plan(name, scope, subject, arm_b_pct, minutes, arms, blocks, params.harm_stop_pct)
+    return Plan(r.name, r.scope, r.subject, r.arm_b_pct, minutes, arms, blocks, params.harm_stop_pct)
 
 
 def create_params(plan: Plan, created_by: str) -> tuple[object, ...]:

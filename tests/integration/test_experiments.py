@@ -19,6 +19,7 @@ from pricing_platform.dashboard import approvals, experiments
 from pricing_platform.dashboard.policies import set_category_policy, set_price_bounds
 from pricing_platform.pricing import experiment_store
 from pricing_platform.pricing.auto_apply import apply_cycle
+from pricing_platform.pricing.experiment_store import Request
 from pricing_platform.pricing.experiments import ExperimentParams, ExperimentRefused
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.resources import build_resources
@@ -42,10 +43,8 @@ def _start(
     database: str, subject: str = "P001", scope: str = "product", pct: float = 5.0, days: int = 2
 ) -> int:
     reader, approver = _roles(database)
-    return experiments.start(
-        reader, approver, RULES, PARAMS, name=f"{subject} +{pct}", scope=scope, subject=subject,  # type: ignore[arg-type]
-        arm_b_pct=pct, days=days, block_minutes=60, created_by="Ada",
-    )  # fmt: skip
+    request = Request(f"{subject} +{pct}", scope, subject, pct, days, 60)  # type: ignore[arg-type]
+    return experiments.start(reader, approver, RULES, PARAMS, request, "Ada")
 
 
 def _price(conn: psycopg.Connection, pid: str) -> Decimal:
@@ -164,14 +163,7 @@ def test_bad_experiments_are_refused_with_the_reason(database: str) -> None:
     # The database's own guards, for a caller that skips the planning checks.
     with psycopg.connect(database, autocommit=True) as conn:
         plan = experiment_store.plan(
-            conn,
-            RULES,
-            PARAMS,
-            name="x",
-            scope="product",
-            subject="P008",
-            arm_b_pct=5.0,
-            now=datetime.now(UTC),
+            conn, RULES, PARAMS, Request("x", "product", "P008", 5.0), datetime.now(UTC)
         )
         cheap = plan.arms[0].__class__(plan.arms[0].product_id, plan.arms[0].control_price, Decimal("1.00"))
         with pytest.raises(psycopg.Error, match="not above its unit cost") as refused:
@@ -230,10 +222,8 @@ def test_the_sensor_sets_the_arm_under_way(database: str) -> None:
     """The Dagster sensor, on the real clock: an experiment whose first block began in the last hour."""
     settings = default_settings().model_copy(update={"database_url": database})
     with psycopg.connect(database, autocommit=True) as conn:
-        plan = experiment_store.plan(
-            conn, RULES, PARAMS, name="now", scope="product", subject="P001", arm_b_pct=5.0,
-            now=datetime.now(UTC) - timedelta(minutes=60), days=2, block_minutes=60,
-        )  # fmt: skip
+        request = Request("now", "product", "P001", 5.0, 2, 60)
+        plan = experiment_store.plan(conn, RULES, PARAMS, request, datetime.now(UTC) - timedelta(minutes=60))
         experiment_store.create(conn, plan, "Ada")
         arm = next(b.arm for b in plan.blocks if b.start <= datetime.now(UTC) < b.end)
         with dg.build_sensor_context(resources=build_resources(settings)) as context:

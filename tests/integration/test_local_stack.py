@@ -202,10 +202,8 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
         rules, params = PricingRules.from_settings(settings), ExperimentParams.from_settings(settings)
         now = datetime.now(UTC)
         for seed in range(100):  # a schedule whose block under way is arm B
-            plan = experiment_store.plan(
-                conn, rules, params, name="up", scope="product", subject="P003", arm_b_pct=5.0,
-                now=now - timedelta(minutes=60), days=2, block_minutes=60, seed=seed,
-            )  # fmt: skip
+            request = experiment_store.Request("up", "product", "P003", 5.0, 2, 60)
+            plan = experiment_store.plan(conn, rules, params, request, now - timedelta(minutes=60), seed)
             if next(b.arm for b in plan.blocks if b.start <= now < b.end) == "B":
                 break
         experiment_store.create(conn, plan, "test")

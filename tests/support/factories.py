@@ -114,11 +114,12 @@ def experiment_with_events(
     product views and purchases in each complete block at its arm's price (arm B converting a little less),
     all by user EXPERIMENT_USER, whom no simulator draws (so a shared database can be cleaned)."""
     params = ExperimentParams.from_settings(default_settings())
+    request = experiment_store.Request(
+        f"{product_id} {arm_b_pct:+g} %", "product", product_id, arm_b_pct, 2, 60
+    )
     plan = experiment_store.plan(
-        conn, PricingRules.defaults(), params, name=f"{product_id} {arm_b_pct:+g} %", scope="product",
-        subject=product_id, arm_b_pct=arm_b_pct, now=datetime.now(UTC) - timedelta(hours=hours_ago),
-        days=2, block_minutes=60, seed=seed,
-    )  # fmt: skip
+        conn, PricingRules.defaults(), params, request, datetime.now(UTC) - timedelta(hours=hours_ago), seed
+    )
     experiment_id = experiment_store.create(conn, plan, "Ada Analyst")
     (arm,) = plan.arms
     rng = random.Random(seed)

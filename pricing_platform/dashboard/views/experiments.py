@@ -11,6 +11,7 @@ import streamlit as st
 
 from pricing_platform.core.catalog import CATEGORY_NAMES, PRODUCTS
 from pricing_platform.dashboard import experiments, ui
+from pricing_platform.pricing.experiment_store import Request
 from pricing_platform.pricing.experiments import ExperimentParams, ExperimentRefused, analyse
 from pricing_platform.pricing.rules import PricingRules
 
@@ -179,12 +180,11 @@ if starting:
     else:
         settings = ui.settings()
         try:
+            request = Request(name, scope, subject, float(arm_b_pct), int(days), int(minutes))
             rules = PricingRules.from_settings(settings)
             experiment_id = experiments.start(
-                settings.dashboard_conninfo, settings.approvals_conninfo, rules, params, name=name,
-                scope=scope, subject=subject, arm_b_pct=float(arm_b_pct), days=int(days),
-                block_minutes=int(minutes), created_by=analyst,
-            )  # fmt: skip
+                settings.dashboard_conninfo, settings.approvals_conninfo, rules, params, request, analyst
+            )
         except (ExperimentRefused, experiments.ExperimentFailed) as problem:
             st.error(f"Not started: {problem}")
         else:
