@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         description="hold a competitor price that jumped more than this % from its recent median...",
     )
     pricing_gate_market_pct: float = Field(
-        50.0, gt=0, description="...or lies more than this % from the product's median competitor price..."
+        50.0, gt=0, description="...or this % from its trimmed competitor mean (the median of 3 or 4)..."
     )
     pricing_gate_confirm_pct: float = Field(
         5.0, ge=0, description="...until the observation before it agrees within this % (confirmed)"

@@ -4,7 +4,7 @@ observation.
 `competitor_prices_latest` gains `previous_price` (the observation just before the newest) and
 `recent_prices` (up to the five observations before the newest, newest first) with their median
 `recent_median`, kept by the ingest transaction that moves the latest row forward. The pricing engine's
-input query (pricing/cycle.py) holds back an observation that jumped from that median, or lies far from the
+input query (core/price_gate.py) holds back an observation that jumped from that median, or lies far from the
 other competitors' prices, until a second observation confirms it; the thresholds are settings
 (PRICING_GATE_*), so the gate itself lives in the query, where prices are read for decisions.
 
