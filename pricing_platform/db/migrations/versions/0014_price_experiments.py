@@ -316,6 +316,14 @@ DECLARE
     made price_changes[];
     change price_changes;
 BEGIN
+    -- Every product any due experiment may switch, locked first and in product order, the order
+    -- automatic application and create_experiment lock in: no deadlock between them.
+    PERFORM 1 FROM products
+    WHERE product_id IN (SELECT a.product_id
+                         FROM price_experiment_arms a JOIN price_experiments x USING (experiment_id)
+                         WHERE x.status = 'running' AND x.starts_at <= p_now)
+    ORDER BY product_id
+    FOR UPDATE;
     FOR e IN SELECT * FROM price_experiments WHERE status = 'running' AND starts_at <= p_now
              ORDER BY experiment_id FOR UPDATE
     LOOP
