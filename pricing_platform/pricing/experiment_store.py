@@ -5,9 +5,10 @@ and the block statistics the results page, the stopping rule and the benchmark a
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -154,15 +155,13 @@ def stop(
         conn.execute(STOP_SQL, (experiment_id, stopped_by, reason, at))
 
 
-def results(
-    conn: psycopg.Connection, experiment_id: int, params: ExperimentParams, until: datetime
-) -> Results:
-    """The experiment's analysis from the blocks begun before `until` (its partial last block included)."""
-    rows = conn.execute(BLOCK_STATS_SQL, {"experiment": experiment_id, "until": until}).fetchall()
+def summarise(rows: Sequence[Sequence[Any]], experiment_id: int, params: ExperimentParams) -> Results:
+    """BLOCK_STATS_SQL's rows (from the database, or the dashboard's cached frame) → the analysis (None
+    until arm B has been shown) and the views left out."""
     left_out = sum(int(r[6]) for r in rows)
     b_views = sum(int(r[2]) for r in rows if r[0] == "B")
     b_log_ratio = sum(float(r[7] or 0) for r in rows if r[0] == "B")
-    if not rows or b_views == 0:
+    if b_views == 0:
         return Results(experiment_id, None, left_out)
     analysis = analyse(
         [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
@@ -172,6 +171,14 @@ def results(
         seed=experiment_id,
     )
     return Results(experiment_id, analysis, left_out)
+
+
+def results(
+    conn: psycopg.Connection, experiment_id: int, params: ExperimentParams, until: datetime
+) -> Results:
+    """The experiment's analysis from the blocks begun before `until` (its partial last block included)."""
+    rows = conn.execute(BLOCK_STATS_SQL, {"experiment": experiment_id, "until": until}).fetchall()
+    return summarise(rows, experiment_id, params)
 
 
 def enforce_stopping_rule(

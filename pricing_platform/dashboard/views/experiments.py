@@ -11,8 +11,8 @@ import streamlit as st
 
 from pricing_platform.core.catalog import CATEGORY_NAMES, PRODUCTS
 from pricing_platform.dashboard import experiments, ui
-from pricing_platform.pricing.experiment_store import Request
-from pricing_platform.pricing.experiments import ExperimentParams, ExperimentRefused, analyse
+from pricing_platform.pricing.experiment_store import Request, summarise
+from pricing_platform.pricing.experiments import ExperimentParams, ExperimentRefused
 from pricing_platform.pricing.rules import PricingRules
 
 ui.header(
@@ -62,15 +62,11 @@ def _results(row: pd.Series) -> None:
     if blocks is None or blocks.empty or blocks["views"].sum() == 0:
         st.info("**No views in its blocks yet.** Results appear once shoppers have seen both arms.")
         return
-    b_views = blocks.loc[blocks["arm"] == "B", "views"].sum()
-    if b_views == 0:
+    summary = summarise(list(blocks.itertuples(index=False, name=None)), int(row["experiment_id"]), params)
+    if summary.analysis is None:
         st.info("**Arm B has not been shown yet.**")
         return
-    log_ratio = float(blocks.loc[blocks["arm"] == "B", "log_ratio_sum"].fillna(0).sum()) / b_views
-    rows = list(blocks[["arm", "pair_no", "views", "units", "revenue", "profit"]].itertuples(index=False))
-    result = analyse(
-        rows, log_ratio, params.ci_level, params.bootstrap_samples, seed=int(row["experiment_id"])
-    )
+    result = summary.analysis
     per_arm = pd.DataFrame(
         [
             {
@@ -105,9 +101,9 @@ def _results(row: pd.Series) -> None:
         verdict = "Arm B earns less gross profit per view than the control at this level."
     else:
         verdict = "No difference in gross profit per view can be told apart yet: the interval spans zero."
-    left_out = int(blocks["views_other"].sum())
     st.markdown(
-        f"{verdict} {result.complete_pairs} hour-slot pairs complete. {left_out:,} views left out: they "
+        f"{verdict} {result.complete_pairs} hour-slot pairs complete. {summary.views_left_out:,} views left "
+        "out: they "
         "showed the other arm's price just after a switch. The stopping rule ends it early when the whole "
         f"interval of the gross-profit change is below −{row['harm_stop_pct']:g} % (after "
         f"{params.min_pairs} pairs)."
