@@ -25,6 +25,7 @@ from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.experiments import price_experiments_sensor
 from tests.integration.test_auto_apply import _market, checked_cycle
+from tests.support.factories import click_row, insert_click_rows
 
 pytestmark = pytest.mark.integration
 
@@ -177,13 +178,14 @@ def test_bad_experiments_are_refused_with_the_reason(database: str) -> None:
 
 def _events(conn: psycopg.Connection, at: datetime, price: Decimal, views: int, purchases: int) -> None:
     session = uuid.uuid4()
-    for kind, n in (("product_view", views), ("purchase", purchases)):
-        for i in range(n):
-            conn.execute(
-                "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
-                "product_price, device_type, event_time) VALUES (%s, 'U1', %s, %s, 'P001', %s, 'mobile', %s)",
-                (uuid.uuid4(), session, kind, price, at + timedelta(seconds=i)),
-            )
+    insert_click_rows(
+        conn,
+        [
+            click_row(session, "U1", kind, "P001", at + timedelta(seconds=i), "mobile", price)
+            for kind, n in (("product_view", views), ("purchase", purchases))
+            for i in range(n)
+        ],
+    )
 
 
 def test_results_and_the_stopping_rule_read_the_shops_events(database: str) -> None:

@@ -87,11 +87,19 @@ def minutes_ago(n: float) -> datetime:
 
 
 def click_row(
-    session: uuid.UUID, user: str, event_type: str, product_id: str | None, at: datetime, device: str
+    session: uuid.UUID,
+    user: str,
+    event_type: str,
+    product_id: str | None,
+    at: datetime,
+    device: str,
+    price: Decimal | None = None,
 ) -> tuple:
-    """One clickstream_events row, in the table's column order (for tests that insert rows directly)."""
+    """One clickstream_events row, in the table's column order (for tests that insert rows directly); the
+    price shown is the catalog's unless given."""
     product = PRODUCTS_BY_ID[product_id] if product_id else None
-    price = product.base_price if product and event_type != "page_view" else None
+    if price is None and product and event_type != "page_view":
+        price = product.base_price
     return (
         uuid.uuid4(), user, session, event_type, product_id, product.name if product else None,
         product.category.value if product else None, price, device, at,
@@ -131,13 +139,11 @@ def experiment_with_events(
         session = uuid.uuid4()
         for i in range(60):
             at = block.start + timedelta(seconds=30 * i + 5)
-            rows.append((uuid.uuid4(), session, "product_view", product_id, price, at))
+            rows.append(click_row(session, EXPERIMENT_USER, "product_view", product_id, at, "mobile", price))
             if rng.random() < (0.06 if block.arm == "A" else 0.05):
-                rows.append((uuid.uuid4(), session, "purchase", product_id, price, at + timedelta(seconds=2)))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO clickstream_events (event_id, user_id, session_id, event_type, product_id, "
-            "product_price, device_type, event_time) VALUES (%s, %s, %s, %s, %s, %s, 'mobile', %s)",
-            [(event_id, EXPERIMENT_USER, *rest) for event_id, *rest in rows],
-        )
+                bought = at + timedelta(seconds=2)
+                rows.append(
+                    click_row(session, EXPERIMENT_USER, "purchase", product_id, bought, "mobile", price)
+                )
+    insert_click_rows(conn, rows)
     return experiment_id
