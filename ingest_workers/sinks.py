@@ -18,7 +18,15 @@ from psycopg import errors, sql
 
 from ingest_workers.click_rows import COPY_SCHEMA, ClickRows, rows_from_events
 from pricing_platform.core import tables
-from pricing_platform.core.events import ClickstreamEvent, CompetitorPriceEvent, Event, InventoryEvent
+from pricing_platform.core.events import (
+    CartAbandonment,
+    ClickstreamEvent,
+    CompetitorPriceEvent,
+    Event,
+    FunnelMinute,
+    InventoryEvent,
+    ShopperSession,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +303,67 @@ class CompetitorSink:
         return SinkResult(inserted, len(events) - inserted)
 
 
+class _KeyedSink:
+    """The stream processor's sessions and abandonments: one row per record, keyed by session id (its
+    transactions publish each closed window once; the key makes a stray duplicate land once too)."""
+
+    event_type: ClassVar[type]
+    table: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[msgspec.Struct]) -> SinkResult:
+        if not events:
+            return SinkResult(0, 0)
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (session_id) DO NOTHING").format(
+            sql.Identifier(self.table),
+            sql.SQL(", ").join(map(sql.Identifier, self.columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(self.columns)),
+        )
+        # Low volume (a row per session), and a list per row does not fit unnest's flat arrays.
+        cur.executemany(statement, [msgspec.structs.astuple(e) for e in events])
+        inserted = cur.rowcount
+        return SinkResult(inserted, len(events) - inserted)
+
+
+class SessionSink(_KeyedSink):
+    event_type: ClassVar[type] = ShopperSession
+    table: ClassVar[str] = tables.SHOPPER_SESSIONS
+    columns: ClassVar[tuple[str, ...]] = ShopperSession.__struct_fields__
+
+
+class AbandonmentSink(_KeyedSink):
+    event_type: ClassVar[type] = CartAbandonment
+    table: ClassVar[str] = tables.CART_ABANDONMENTS
+    columns: ClassVar[tuple[str, ...]] = CartAbandonment.__struct_fields__
+
+
+class FunnelSink:
+    """One row per product and minute, keyed like the window it came from."""
+
+    event_type: ClassVar[type] = FunnelMinute
+    _SQL = sql.SQL(
+        "WITH inserted AS (INSERT INTO {} (product_id, product_category, minute, product_views, cart_adds, "
+        "purchases) SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::int[], "
+        "%s::int[]) ON CONFLICT (product_id, minute) DO NOTHING RETURNING 1) SELECT count(*) FROM inserted"
+    ).format(sql.Identifier(tables.FUNNEL_MINUTES))
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[FunnelMinute]) -> SinkResult:
+        if not events:
+            return SinkResult(0, 0)
+        unique = list({(e.product_id, e.minute): e for e in reversed(events)}.values())
+        cur.execute(
+            self._SQL, [list(c) for c in zip(*(msgspec.structs.astuple(e) for e in unique), strict=True)]
+        )
+        row = cur.fetchone()
+        inserted = int(row[0]) if row else 0
+        return SinkResult(inserted, len(events) - inserted)
+
+
 SINKS: dict[str, type[Sink]] = {
     "clickstream": ClickstreamSink,
     "inventory": InventorySink,
     "competitor": CompetitorSink,
+    "sessions": SessionSink,
+    "cart_abandonments": AbandonmentSink,
+    "funnel_minutes": FunnelSink,
 }

@@ -38,7 +38,7 @@ from ingest_workers.sinks import SINKS, Sink, SinkResult
 from ingest_workers.throughput import count_batch
 from pricing_platform.core import catalog
 from pricing_platform.core.database import known_product_ids
-from pricing_platform.core.events import DECODERS, Event, contract_violation
+from pricing_platform.core.events import DECODERS, RAW_EVENTS, Event, contract_violation
 from pricing_platform.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,16 @@ class _InFlight:
 
 
 class IngestWorker:
-    def __init__(self, stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        stream: catalog.Stream | catalog.StreamOutput,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
         self.stream = stream
         self.settings = settings
-        self.topic = catalog.TOPICS[stream].name
+        self.topic = catalog.LANDED_TOPICS[stream].name
         self.group = catalog.consumer_group(stream, settings.kafka_group_prefix)
         self.worker_id = worker_id or f"{stream.value}-{socket.gethostname()}-{os.getpid()}"
         self.sink: Sink = SINKS[stream.value]()
@@ -118,7 +124,7 @@ class IngestWorker:
         if self.settings.kafka_consumer_assignment == "static":
             # Every partition, without the broker's group coordination: positions live in PostgreSQL, and
             # the offsets compare-and-set fences a second worker that claimed the same partitions.
-            partitions = catalog.TOPICS[self.stream].partitions
+            partitions = catalog.LANDED_TOPICS[self.stream].partitions
             self._on_assign(consumer, [TopicPartition(self.topic, p) for p in range(partitions)])
             log.info("%s: consuming every partition of %s (static assignment)", self.worker_id, self.topic)
         else:
@@ -353,7 +359,9 @@ class IngestWorker:
         metrics.BATCH_EVENTS.labels(**labels).observe(batch.size)
         metrics.LAST_COMMIT.labels(**labels).set(committed_at)
         events = batch.events
-        if events:
+        # Event time → row measures ingest on the raw streams; a processor's output is published when its
+        # window closes, by design long after its events.
+        if events and isinstance(self.stream, catalog.Stream):
             latency = metrics.EVENT_TO_ROW_SECONDS.labels(**labels)
             step = max(1, len(events) // _LATENCY_SAMPLES_PER_BATCH)
             if isinstance(events, ClickRows):
@@ -409,7 +417,7 @@ class IngestWorker:
             warehouses=self._warehouses,
             competitors=self._competitors,
         )
-        if reason is None and event.timestamp > self._future_cutoff:
+        if reason is None and isinstance(event, RAW_EVENTS) and event.timestamp > self._future_cutoff:
             skew = event.timestamp - datetime.now(UTC)
             return f"timestamp {event.timestamp.isoformat()} is {skew.total_seconds():.0f}s in the future"
         return reason
@@ -486,7 +494,9 @@ def _without_pandas() -> None:
         sys.meta_path.insert(0, _NoPandas())
 
 
-def run_worker(stream: catalog.Stream, settings: Settings, *, worker_id: str | None = None) -> None:
+def run_worker(
+    stream: catalog.Stream | catalog.StreamOutput, settings: Settings, *, worker_id: str | None = None
+) -> None:
     _without_pandas()
     # Arrow's default allocator (jemalloc) keeps freed batch memory for reuse; the C library's returns it,
     # so a worker's resident memory follows the batches in hand rather than the largest ever seen.
@@ -494,3 +504,43 @@ def run_worker(stream: catalog.Stream, settings: Settings, *, worker_id: str | N
     worker = IngestWorker(stream, settings, worker_id=worker_id)
     worker.install_signal_handlers()
     worker.run()
+
+
+def run_workers(
+    streams: list[catalog.Stream | catalog.StreamOutput], settings: Settings, *, worker_id: str | None = None
+) -> None:
+    """Several low-volume streams (the stream processor's outputs) in one process, a worker thread each."""
+    if len(streams) == 1:
+        run_worker(streams[0], settings, worker_id=worker_id)
+        return
+    _without_pandas()
+    workers = [
+        IngestWorker(s, settings, worker_id=f"{worker_id}-{s.value}" if worker_id else None) for s in streams
+    ]
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received, finishing the batches in hand", signal.Signals(signum).name)
+        for worker in workers:
+            worker.request_stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    failed: list[BaseException] = []
+
+    def run(worker: IngestWorker) -> None:
+        try:
+            worker.run()
+        except BaseException as exc:
+            # One stream failing stops the process, so the process manager restarts all of them.
+            log.exception("%s: worker failed; stopping the other streams", worker.worker_id)
+            failed.append(exc)
+            for other in workers:
+                other.request_stop()
+
+    threads = [threading.Thread(target=run, args=(w,), name=f"ingest-{w.stream.value}") for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise SystemExit(f"ingest worker failed: {failed[0]!r}")

@@ -103,29 +103,75 @@ def topics_retain() -> None:
 
 @app.command()
 def ingest(
-    stream: Annotated[Stream, typer.Argument(help="which stream this worker consumes")],
+    streams: Annotated[
+        list[str],
+        typer.Argument(
+            help="the stream(s) this worker consumes: clickstream | inventory | competitor, or the stream "
+            "processor's outputs sessions | cart_abandonments | funnel_minutes (several: a thread each)"
+        ),
+    ],
     worker_id: Annotated[str | None, typer.Option(help="client id shown in logs and the broker")] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Prometheus port (default: INGEST_METRICS_PORT + stream index; 0: off)")
+        int | None,
+        typer.Option(
+            help="Prometheus port (default: INGEST_METRICS_PORT + stream index, or "
+            "STREAM_LANDING_METRICS_PORT for the processor's outputs; 0: off)"
+        ),
     ] = None,
 ) -> None:
     """Run one ingest worker until SIGTERM/SIGINT. Start several to share a stream's partitions."""
     from prometheus_client import start_http_server
 
-    from ingest_workers.worker import run_worker
+    from ingest_workers.worker import run_workers
+    from pricing_platform.core.catalog import LANDED_TOPICS
 
     _configure_logging()
     settings = get_settings()
+    names = {s.value: s for s in LANDED_TOPICS}
+    unknown = [name for name in streams if name not in names]
+    if unknown or not streams:
+        raise typer.BadParameter(f"unknown stream(s) {unknown}; expected some of {sorted(names)}")
+    chosen = [names[name] for name in streams]
     if metrics_port is None:
-        metrics_port = (
-            settings.ingest_metrics_port + list(Stream).index(stream) if settings.ingest_metrics_port else 0
-        )
+        first = chosen[0]
+        if isinstance(first, Stream):
+            base = settings.ingest_metrics_port
+            metrics_port = base + list(Stream).index(first) if base else 0
+        else:
+            metrics_port = settings.stream_landing_metrics_port
     if metrics_port:
         start_http_server(metrics_port, addr=settings.local_bind_host)
         logging.getLogger(__name__).info(
             "metrics on http://%s:%s/metrics", settings.local_bind_host, metrics_port
         )
-    run_worker(stream, settings, worker_id=worker_id)
+    run_workers(chosen, settings, worker_id=worker_id)
+
+
+@app.command("stream-processor")
+def stream_processor(
+    processor_id: Annotated[
+        str | None,
+        typer.Option(
+            help="stable across restarts and unique among processors: its transactional id "
+            "(default: stream-processor-HOSTNAME)"
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port (default STREAM_METRICS_PORT; 0: off)")
+    ] = None,
+) -> None:
+    """Run the stream processor (sessions, cart abandonment, funnel per minute) until SIGTERM/SIGINT. Start
+    several to share the clickstream's partitions."""
+    from pricing_platform.observability.metrics import serve_metrics
+    from pricing_platform.streaming.processor import run_processor
+
+    _configure_logging()
+    settings = get_settings()
+    serve_metrics(settings.stream_metrics_port if metrics_port is None else metrics_port,
+                  settings.local_bind_host, "stream processor")  # fmt: skip
+    import socket
+
+    run_processor(settings, processor_id or f"stream-processor-{socket.gethostname()}")
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """Keeps storage bounded: Dagster's (a pricing run every minute is 1,440 runs a day) and the operational
-tables that grow without being facts (per-minute ingest counts, cleared alerts and the log of alert
+tables that grow without being facts (per-minute ingest and funnel counts, cleared alerts and the log of alert
 messages, the price feed's published outbox rows and relays gone for good)."""
 
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,8 @@ _PURGED = (
     (tables.ALERT_NOTIFICATIONS, "sent_at", sql.SQL("TRUE")),
     (tables.PRICE_CHANGE_OUTBOX, "published_at", sql.SQL("published_at IS NOT NULL")),
     (tables.PRICE_FEED_RELAYS, "seen_at", sql.SQL("TRUE")),
+    # The stream processor's per-minute counts feed the live Overview; sessions are the facts that stay.
+    (tables.FUNNEL_MINUTES, "minute", sql.SQL("TRUE")),
 )
 
 
@@ -44,8 +46,8 @@ def purge_old_runs(context: dg.OpExecutionContext, housekeeping: HousekeepingRes
 
 
 @dg.op(
-    description="Deletes per-minute ingest counts, cleared alerts, logged alert messages, published outbox "
-    "rows and relays not seen for OPERATIONAL_RETENTION_DAYS."
+    description="Deletes per-minute ingest and funnel counts, cleared alerts, logged alert messages, "
+    "published outbox rows and relays not seen for OPERATIONAL_RETENTION_DAYS."
 )
 def purge_operational_rows(
     context: dg.OpExecutionContext, postgres: PostgresResource, housekeeping: HousekeepingResource

@@ -122,9 +122,36 @@ TOPICS: Final[dict[Stream, Topic]] = {
 
 # The outbound price feed: every applied price change, keyed by product id (plus periodic snapshots).
 PRICE_CHANGES_TOPIC: Final[Topic] = Topic("pricing.price_changes", 3, SEVEN_DAYS_MS)
-ALL_TOPICS: Final[tuple[Topic, ...]] = (*TOPICS.values(), PRICE_CHANGES_TOPIC)
 
 
-def consumer_group(stream: Stream, prefix: str) -> str:
+class StreamOutput(StrEnum):
+    """What the stream processor (pricing_platform/streaming) derives from the clickstream; each is a topic
+    of its own, landed in PostgreSQL by an ingest worker like the raw streams."""
+
+    SESSIONS = "sessions"
+    CART_ABANDONMENTS = "cart_abandonments"
+    FUNNEL_MINUTES = "funnel_minutes"
+
+
+ONE_DAY_MS: Final[int] = 24 * 3600 * 1000
+
+STREAM_OUTPUT_TOPICS: Final[dict[StreamOutput, Topic]] = {
+    StreamOutput.SESSIONS: Topic("stream.sessions", 6, SEVEN_DAYS_MS),
+    StreamOutput.CART_ABANDONMENTS: Topic("stream.cart_abandonments", 3, SEVEN_DAYS_MS),
+    StreamOutput.FUNNEL_MINUTES: Topic("stream.funnel_minutes", 3, SEVEN_DAYS_MS),
+}
+# The clickstream re-keyed by session id (it arrives keyed by product): sessions are windowed per key. Only
+# the processor reads it, and only until its windows close, so a day of retention is plenty.
+CLICKS_BY_SESSION_TOPIC: Final[Topic] = Topic("stream.clicks_by_session", 6, ONE_DAY_MS)
+ALL_TOPICS: Final[tuple[Topic, ...]] = (
+    *TOPICS.values(),
+    PRICE_CHANGES_TOPIC,
+    *STREAM_OUTPUT_TOPICS.values(),
+    CLICKS_BY_SESSION_TOPIC,
+)
+LANDED_TOPICS: Final[dict[Stream | StreamOutput, Topic]] = {**TOPICS, **STREAM_OUTPUT_TOPICS}
+
+
+def consumer_group(stream: Stream | StreamOutput, prefix: str) -> str:
     """One consumer group per stream: workers of the same stream share its partitions."""
     return f"{prefix}-{stream.value}"

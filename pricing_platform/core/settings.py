@@ -166,6 +166,41 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="every current price is republished this often (recoverable feed)"
     )
 
+    # --- stream processor (pricing_platform/streaming: sessions, cart abandonment, funnel per minute) -----
+    stream_session_gap_s: int = Field(
+        1800, ge=1, description="a session ends after this long without an event of its own"
+    )
+    # Re-keying by session mixes the clickstream's partitions, which a consumer catching up after an
+    # outage reads a fetch apart: the grace must cover that skew (STREAM_MAX_PARTITION_FETCH_KIB bounds it).
+    stream_grace_s: int = Field(
+        300, ge=0, description="events this late (beyond the session gap, or the minute) still count"
+    )
+    stream_max_partition_fetch_kib: int = Field(
+        256, ge=16, description="the processor reads at most this much of one partition per fetch"
+    )
+    stream_abandon_min_carts: int = Field(
+        3, ge=1, description="a session with this many add-to-carts and no purchase is an abandonment"
+    )
+    # Exactly-once: what the processor produces becomes visible when its transaction commits, so this also
+    # bounds how long a closed window waits to be seen.
+    stream_commit_interval_s: float = Field(1.0, gt=0, description="processor transaction commit interval")
+    stream_clock_interval_s: float = Field(
+        30.0, ge=0, description="how often quiet partitions are told the time; 0: never"
+    )
+    stream_clock_lag_s: int = Field(
+        300, ge=0, description="the time told trails the newest event read (or the wall clock) by this"
+    )
+    stream_clock_quiet_s: float = Field(
+        300.0, gt=0, description="with no click read for this long, the clock follows the wall clock"
+    )
+    stream_state_dir: Path = Field(
+        PROJECT_ROOT / ".local" / "stream-state", description="the processor's local window state (RocksDB)"
+    )
+    stream_metrics_port: int = Field(9106, ge=0, description="the stream processor's metrics; 0 disables")
+    stream_landing_metrics_port: int = Field(
+        9107, ge=0, description="metrics of the worker landing the processor's topics; 0 disables"
+    )
+
     # --- alerts ------------------------------------------------------------------------------------
     alert_webhook_url: str | None = Field(
         None, description="Slack-compatible incoming webhook; unset: log only"

@@ -51,6 +51,9 @@ REVIEW_QUEUE: Final = "review_queue"
 PRICE_EXPERIMENTS: Final = "price_experiments"
 PRICE_EXPERIMENT_ARMS: Final = "price_experiment_arms"
 PRICE_EXPERIMENT_BLOCKS: Final = "price_experiment_blocks"
+SHOPPER_SESSIONS: Final = "shopper_sessions"
+CART_ABANDONMENTS: Final = "cart_abandonments"
+FUNNEL_MINUTES: Final = "funnel_minutes"
 
 ALL: Final = (
     PRODUCTS,
@@ -96,6 +99,9 @@ ALL: Final = (
     PRICE_EXPERIMENTS,
     PRICE_EXPERIMENT_ARMS,
     PRICE_EXPERIMENT_BLOCKS,
+    SHOPPER_SESSIONS,
+    CART_ABANDONMENTS,
+    FUNNEL_MINUTES,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

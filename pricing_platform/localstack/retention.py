@@ -4,11 +4,12 @@ Tansu keeps every record batch as one object in the local S3 endpoint (`topics/<
 <partition>/records/<base offset>.batch`) and never deletes one, whatever `retention.ms` says; the endpoint
 (s3rver) lists a partition's objects on every fetch, so left alone the broker's disk and CPU grow without
 bound. `up` runs this sweeper: every `LOCAL_TOPIC_RETENTION_CHECK_S` it deletes the batches older than
-`LOCAL_TOPIC_RETENTION_HOURS` — of a raw topic only those the ingest workers have already stored in
-PostgreSQL (a batch is kept while any message in it is unconsumed, however old), of the price feed any old
-batch (its relays republish every current price more often than that). Tansu then reports the first kept
-batch as the partition's start, and a consumer asking for an older offset is given the first kept one
-(verified against this build).
+`LOCAL_TOPIC_RETENTION_HOURS` — of a raw topic or a stream processor's output only those the ingest workers
+have already stored in PostgreSQL (a batch is kept while any message in it is unconsumed, however old), of
+the price feed and the re-keyed clickstream any old batch (the relays republish every current price more
+often than that; sessions close within the hour). The stream processor's changelog topics are not swept.
+Tansu then reports the first kept batch as the partition's start, and a consumer asking for an older offset
+is given the first kept one (verified against this build).
 
 On Apache Kafka (the deployment) the brokers apply the topics' `retention.ms` themselves; this module is
 the local stand-in for it.
@@ -27,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from pricing_platform.core import tables
-from pricing_platform.core.catalog import ALL_TOPICS, TOPICS, Stream, consumer_group
+from pricing_platform.core.catalog import ALL_TOPICS, LANDED_TOPICS, consumer_group
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import s3
 
@@ -91,19 +92,20 @@ def expired(batches: list[Batch], cutoff: datetime, consumed_below: int | None) 
 def sweep(settings: Settings, client: Any, now: datetime | None = None) -> SweepResult:
     """One pass over every topic partition of the local broker."""
     cutoff = (now or datetime.now(UTC)) - timedelta(hours=settings.local_topic_retention_hours)
-    groups = [consumer_group(s, settings.kafka_group_prefix) for s in Stream]
+    groups = [consumer_group(s, settings.kafka_group_prefix) for s in LANDED_TOPICS]
     with psycopg.connect(settings.database_conninfo, connect_timeout=10) as conn:
         positions = {(t, p): o for t, p, o in conn.execute(_POSITIONS_SQL, (groups,)).fetchall()}
-    raw_topics = {topic.name for topic in TOPICS.values()}
+    landed = {topic.name for topic in LANDED_TOPICS.values()}
     result = SweepResult()
     for topic in ALL_TOPICS:
         for partition in range(topic.partitions):
             listed = list_batches(client, settings.local_broker_bucket, topic.name, partition)
             sizes = {batch.key: size for batch, size in listed}
             batches = [batch for batch, _ in listed]
-            # A raw topic loses nothing the workers have not stored (no stored position: keep all); the
-            # price feed's snapshots keep every price recoverable, so its old batches go by age alone.
-            consumed = positions.get((topic.name, partition), 0) if topic.name in raw_topics else None
+            # A landed topic loses nothing the workers have not stored (no stored position: keep all); the
+            # price feed's snapshots keep every price recoverable and the re-keyed clickstream matters only
+            # until its sessions close, so their old batches go by age alone.
+            consumed = positions.get((topic.name, partition), 0) if topic.name in landed else None
             doomed = expired(batches, cutoff, consumed)
             for batch in doomed:
                 client.delete_object(Bucket=settings.local_broker_bucket, Key=batch.key)

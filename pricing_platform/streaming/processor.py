@@ -1,0 +1,280 @@
+"""The stream processor's topology on Quix Streams.
+
+    raw.clickstream ─ decode, validate (bad → dead_letters) ─┬─ key by session ─► stream.clicks_by_session
+                                                             └─ 1-min windows per product ─► funnel_minutes
+    stream.clicks_by_session ─ session windows (gap STREAM_SESSION_GAP_S) ─┬─► stream.sessions
+                                                 ≥ N add-to-carts, no purchase └─► stream.cart_abandonments
+
+(`funnel_minutes` is the topic `stream.funnel_minutes`.)
+
+Exactly once: Quix consumes, updates its RocksDB state (and changelog topics) and produces its output in one
+Kafka transaction per commit interval. The outputs reach PostgreSQL through ingest workers, which store
+their offsets with the rows, never through a sink that could write twice.
+
+Windows close on event time: a session when its partition's newest event passes its last event by twice
+the gap plus the grace (`closing_strategy="partition"`, so a shopper who left is closed by other shoppers'
+events); a partition with no events at all is told the time by clock records (clock.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from quixstreams import Application, message_context
+from quixstreams.models import TopicConfig
+from quixstreams.models.serializers import Deserializer, Serializer
+from quixstreams.models.topics import Topic as QuixTopic
+
+from ingest_workers.batch import DeadLetter
+from ingest_workers.dead_letters import write_dead_letters
+from pricing_platform.core import catalog
+from pricing_platform.core.database import known_product_ids
+from pricing_platform.core.events import DECODERS, ENCODER, ClickstreamEvent, contract_violation
+from pricing_platform.core.settings import Settings
+from pricing_platform.streaming import metrics
+from pricing_platform.streaming.clock import InputProgress, run_clock
+from pricing_platform.streaming.windows import (
+    CLOCK,
+    CLOCK_VALUE,
+    FunnelAggregator,
+    SessionAggregator,
+    abandonment_record,
+    funnel_record,
+    session_record,
+)
+
+log = logging.getLogger(__name__)
+
+_DECODE = DECODERS[ClickstreamEvent].decode
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """A message the contract refuses: it goes to the dead letters, never into a window."""
+
+    error_kind: str
+    reason: str
+    payload: bytes | None
+
+
+class ClickDeserializer(Deserializer):
+    """Bytes → `ClickstreamEvent` (exact decimals), `Rejected`, or the clock's marker."""
+
+    def __call__(self, value: bytes | None, ctx: Any = None) -> ClickstreamEvent | Rejected | object:
+        if value == CLOCK_VALUE:
+            return CLOCK
+        try:
+            if value is None:
+                raise msgspec.DecodeError("message has no value (tombstone)")
+            return _DECODE(value)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+            return Rejected("malformed", str(exc), value)
+
+
+class ContractSerializer(Serializer):
+    """msgspec structs → the contract's JSON (money as numbers)."""
+
+    def __call__(self, value: Any, ctx: Any = None) -> bytes:
+        return ENCODER.encode(value)
+
+
+def event_time(value: Any, _headers: Any, timestamp: int, _kind: Any) -> int:
+    """Windows run on the events' own time; a rejected message keeps its broker timestamp."""
+    if isinstance(value, ClickstreamEvent):
+        return int(value.timestamp.timestamp() * 1000)
+    return timestamp
+
+
+class Quarantine:
+    """Validates decoded clicks against the contract and the catalog; writes refused ones to the dead
+    letters (keyed by group, topic, partition and offset, so a replay after a crash writes nothing twice)."""
+
+    def __init__(self, settings: Settings, group: str, progress: InputProgress) -> None:
+        self.settings = settings
+        self.group = group
+        self.progress = progress
+        self._conn: psycopg.Connection | None = None
+        self._products: frozenset[str] = frozenset()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.database_conninfo, autocommit=True, connect_timeout=10)
+        return self._conn
+
+    def _known(self, product_id: str | None) -> frozenset[str]:
+        if not self._products or (product_id is not None and product_id not in self._products):
+            self._products = frozenset(known_product_ids(self._connection()))
+        return self._products
+
+    def accept(self, value: Any, key: Any, timestamp: int, _headers: Any) -> bool:
+        if value is CLOCK:  # never on the raw topic; dropped there
+            return False
+        if isinstance(value, ClickstreamEvent):
+            self.progress.saw(timestamp / 1000)
+            reason = contract_violation(
+                value, known_products=self._known(value.product_id), warehouses=(), competitors=()
+            )
+            if reason is None:
+                metrics.EVENTS.labels(outcome="accepted").inc()
+                return True
+            value = Rejected("contract", reason, ENCODER.encode(value))
+        context = message_context()
+        letter = DeadLetter(
+            partition=context.partition,
+            offset=context.offset,
+            key=key if isinstance(key, bytes) else None,
+            payload=value.payload,
+            error_kind=value.error_kind,
+            reason=value.reason,
+            message_timestamp=datetime.fromtimestamp(timestamp / 1000, tz=UTC) if timestamp else None,
+        )
+        with self._connection().cursor() as cur:
+            write_dead_letters(cur, self.group, context.topic, [letter])
+        metrics.EVENTS.labels(outcome="dead_letter").inc()
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s", context.topic, context.partition, context.offset, value.reason
+        )
+        return False
+
+
+def _topic_config(topic: catalog.Topic) -> TopicConfig:
+    # The local broker's DescribeConfigs omits retention.ms, which Quix's stateful operators read.
+    return TopicConfig(
+        num_partitions=topic.partitions,
+        replication_factor=1,
+        extra_config={"retention.ms": str(topic.retention_ms)},
+    )
+
+
+def processor_group(settings: Settings) -> str:
+    return f"{settings.kafka_group_prefix}-stream-processor"
+
+
+def build_application(settings: Settings, processor_id: str) -> Application:
+    """`processor_id` must be stable across restarts of one processor and unique among its peers: it is
+    the transactional id, so a restarted processor fences its killed predecessor and the broker aborts the
+    transaction left open (otherwise read-committed consumers wait for it to time out)."""
+    extra = {
+        key: value for key, value in settings.kafka_common_config().items() if key != "bootstrap.servers"
+    }
+    timeouts = {
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
+        "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
+        # Partitions are read a bounded slice at a time, so their event times stay close while a backlog
+        # is caught up (the skew the grace must cover).
+        "max.partition.fetch.bytes": settings.stream_max_partition_fetch_kib * 1024,
+    }
+    settings.stream_state_dir.mkdir(parents=True, exist_ok=True)
+    return Application(
+        broker_address=settings.kafka_bootstrap_servers,
+        consumer_group=processor_group(settings),
+        auto_offset_reset="earliest",
+        commit_interval=settings.stream_commit_interval_s,
+        processing_guarantee="exactly-once",
+        state_dir=settings.stream_state_dir,
+        consumer_extra_config={**extra, **timeouts},
+        producer_extra_config={**extra, "transactional.id": processor_id},
+        auto_create_topics=True,
+    )
+
+
+def output_topic(app: Application, output: catalog.StreamOutput) -> QuixTopic:
+    topic = catalog.STREAM_OUTPUT_TOPICS[output]
+    return app.topic(
+        topic.name, value_serializer=ContractSerializer(), key_serializer="str", config=_topic_config(topic)
+    )
+
+
+def build_topology(app: Application, settings: Settings, progress: InputProgress) -> None:
+    """Wires the dataframes of the module docstring into `app`."""
+    raw = catalog.TOPICS[catalog.Stream.CLICKSTREAM]
+    by_session = catalog.CLICKS_BY_SESSION_TOPIC
+    raw_topic = app.topic(
+        raw.name,
+        value_deserializer=ClickDeserializer(),
+        key_deserializer="bytes",
+        config=_topic_config(raw),
+        timestamp_extractor=event_time,
+    )
+    by_session_topic = app.topic(
+        by_session.name,
+        value_deserializer=ClickDeserializer(),
+        value_serializer=ContractSerializer(),
+        key_serializer="str",
+        key_deserializer="str",
+        config=_topic_config(by_session),
+        timestamp_extractor=event_time,
+    )
+    quarantine = Quarantine(settings, processor_group(settings), progress)
+    grace_ms = settings.stream_grace_s * 1000
+
+    clicks = app.dataframe(raw_topic).filter(quarantine.accept, metadata=True)
+    clicks.to_topic(by_session_topic, key=lambda event: str(event.session_id))
+
+    funnel = (
+        clicks.filter(lambda event: event.product_id is not None)
+        .apply(lambda event: (event, message_context().offset))
+        .tumbling_window(duration_ms=60_000, grace_ms=grace_ms, name="funnel")
+        .agg(funnel=FunnelAggregator())
+        .final(closing_strategy="partition")
+        .apply(lambda window: funnel_record(window["start"], window["funnel"]))
+        .filter(lambda record: record is not None)
+    )
+    funnel.to_topic(output_topic(app, catalog.StreamOutput.FUNNEL_MINUTES), key=lambda r: r.product_id)
+
+    windows = (
+        app.dataframe(by_session_topic)
+        .session_window(
+            inactivity_gap_ms=settings.stream_session_gap_s * 1000, grace_ms=grace_ms, name="sessions"
+        )
+        .agg(session=SessionAggregator())
+        .final(closing_strategy="partition")
+        .apply(_closed_session, metadata=True)
+        .filter(lambda pair: pair[0] is not None)
+    )
+    sessions = windows.apply(_counted(lambda pair: pair[0], "sessions"))
+    sessions.to_topic(output_topic(app, catalog.StreamOutput.SESSIONS), key=lambda s: str(s.session_id))
+
+    min_carts = settings.stream_abandon_min_carts
+    abandonments = (
+        windows.apply(lambda pair: abandonment_record(pair[0], pair[1], min_carts))
+        .filter(lambda record: record is not None)
+        .apply(_counted(lambda record: record, "cart_abandonments"))
+    )
+    abandonments.to_topic(
+        output_topic(app, catalog.StreamOutput.CART_ABANDONMENTS), key=lambda a: str(a.session_id)
+    )
+
+
+def _closed_session(window: dict[str, Any], key: Any, *_: Any) -> tuple[Any, dict[str, Any]]:
+    return session_record(key, window["session"]), window["session"]
+
+
+def _counted(func: Callable[[Any], Any], output: str) -> Callable[[Any], Any]:
+    def counted(value: Any) -> Any:
+        metrics.WINDOWS_CLOSED.labels(output=output).inc()
+        return func(value)
+
+    return counted
+
+
+def run_processor(settings: Settings, processor_id: str) -> None:
+    """Run until SIGTERM/SIGINT (Quix stops at the end of the message in hand and commits)."""
+    app = build_application(settings, processor_id)
+    progress = InputProgress()
+    build_topology(app, settings, progress)
+    stop = threading.Event()
+    clock = threading.Thread(
+        target=run_clock, args=(settings, progress, stop), name="stream-clock", daemon=True
+    )
+    clock.start()
+    try:
+        app.run()
+    finally:
+        stop.set()
