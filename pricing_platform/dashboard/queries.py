@@ -71,6 +71,53 @@ def throughput(conn: psycopg.Connection, minutes: int = 30) -> pd.DataFrame:
 
 
 @query
+def funnel_per_minute(conn: psycopg.Connection, minutes: int = 60) -> pd.DataFrame:
+    """Product views, cart adds and purchases per category and minute of event time over the last
+    `minutes`, from the stream processor (a minute appears once it has closed)."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT minute, product_category AS category, sum(product_views)::int AS views, "
+            "sum(cart_adds)::int AS cart_adds, sum(purchases)::int AS purchases FROM {} "
+            "WHERE minute >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s) "
+            "GROUP BY minute, product_category ORDER BY minute, product_category"
+        ).format(_t(tables.FUNNEL_MINUTES)),
+        {"minutes": minutes},
+    )
+
+
+@query
+def cart_abandonment(conn: psycopg.Connection, min_carts: int, hours: int = 24) -> pd.DataFrame:
+    """Of the sessions that closed in the last `hours`, how many added `min_carts` or more items to the
+    cart, and how many of those left without buying (the stream processor's abandonments)."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT count(*) AS sessions, count(*) FILTER (WHERE cart_adds >= %(n)s) AS cart_sessions, "
+            "count(*) FILTER (WHERE cart_adds >= %(n)s AND purchases = 0) AS abandoned FROM {} "
+            "WHERE ended_at >= now() - make_interval(hours => %(hours)s)"
+        ).format(_t(tables.SHOPPER_SESSIONS)),
+        {"n": min_carts, "hours": hours},
+    )
+
+
+@query
+def top_abandoned_products(conn: psycopg.Connection, hours: int = 24, limit: int = 10) -> pd.DataFrame:
+    """Products most often left in abandoned carts over the last `hours`, with the value left behind."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT a.product_id, p.product_name, p.category, count(*) AS abandoned_carts, "
+            "max(a.last_cart_at) AS latest FROM (SELECT unnest(products) AS product_id, last_cart_at "
+            "FROM {abandonments} WHERE last_cart_at >= now() - make_interval(hours => %(hours)s)) a "
+            "JOIN {products} p USING (product_id) GROUP BY a.product_id, p.product_name, p.category "
+            "ORDER BY abandoned_carts DESC, a.product_id LIMIT %(limit)s"
+        ).format(abandonments=_t(tables.CART_ABANDONMENTS), products=_t(tables.PRODUCTS)),
+        {"hours": hours, "limit": limit},
+    )
+
+
+@query
 def revenue_and_conversion(conn: psycopg.Connection, marts_schema: str) -> pd.DataFrame:
     """Today's (UTC) sessions, converted sessions and revenue over all categories (dbt mart)."""
     return _frame(

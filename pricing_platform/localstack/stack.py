@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from rich.table import Table
 
 from ingest_workers.offsets import forget_positions
 from pricing_platform.core import tables
-from pricing_platform.core.catalog import TOPICS, Stream, consumer_group
+from pricing_platform.core.catalog import TOPICS, Stream, StreamOutput, consumer_group
 from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack import s3
@@ -161,6 +162,38 @@ def programs(settings: Settings) -> list[Program]:
             # dagster dev shuts its webserver and daemon down cleanly on SIGINT only.
             stopsignal="INT",
             stopwaitsecs=30,
+        )
+    )
+    found.append(
+        Program(
+            # Sessions, cart abandonments and funnel minutes; a stable id is its transactional id.
+            "stream-processor",
+            _python(
+                "stream-processor",
+                "--processor-id",
+                "local-stream-processor",
+                "--metrics-port",
+                str(settings.stream_metrics_port),
+            ),
+            PIPELINE,
+            directory=PROJECT_ROOT,
+            environment=kafka_env,
+        )
+    )
+    found.append(
+        Program(
+            "ingest-stream-outputs",
+            _python(
+                "ingest",
+                *(o.value for o in StreamOutput),
+                "--worker-id",
+                "local-stream-outputs",
+                "--metrics-port",
+                str(settings.stream_landing_metrics_port),
+            ),
+            PIPELINE,
+            directory=PROJECT_ROOT,
+            environment=kafka_env,
         )
     )
     found.append(
@@ -364,6 +397,11 @@ def up(settings: Settings, console: Console) -> None:
                 console.print(
                     f"new topics {', '.join(created)}: {forgotten} stored partition positions reset"
                 )
+            if TOPICS[Stream.CLICKSTREAM].name in created and settings.stream_state_dir.exists():
+                # The processor's window state refers to changelog offsets of the topics that went with
+                # the old clickstream; it starts again from the new one.
+                shutil.rmtree(settings.stream_state_dir)
+                console.print("new clickstream topic: the stream processor's window state reset")
         status.update("starting ingest workers and simulators")
         supervisor.start_group(PIPELINE)
     console.print(status_table(settings))

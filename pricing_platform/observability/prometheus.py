@@ -40,6 +40,10 @@ def local_targets(settings: Settings) -> dict[str, list[str]]:
             jobs[ingest_job(stream)] = [f"{host}:{settings.ingest_metrics_port + index}"]
     if settings.price_feed_metrics_port:
         jobs["price-feed-relay"] = [f"{host}:{settings.price_feed_metrics_port}"]
+    if settings.stream_metrics_port:
+        jobs["stream-processor"] = [f"{host}:{settings.stream_metrics_port}"]
+    if settings.stream_landing_metrics_port:
+        jobs["ingest-stream-outputs"] = [f"{host}:{settings.stream_landing_metrics_port}"]
     if settings.simulator_metrics_port:
         jobs["simulators"] = [f"{host}:{settings.simulator_metrics_port}"]
     jobs["pushgateway"] = [f"{host}:{settings.pushgateway_port}"]

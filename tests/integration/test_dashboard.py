@@ -67,6 +67,36 @@ def test_overview_shows_live_kpis(shop: str, monkeypatch: pytest.MonkeyPatch) ->
     assert not app.error
 
 
+def test_overview_shows_shoppers_per_minute_and_abandoned_carts(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the stream processor landed: four sessions with 3+ cart adds, one of them bought."""
+    with psycopg.connect(database) as conn:
+        for i, (carts, purchases) in enumerate([(3, 0), (4, 0), (5, 0), (3, 1), (1, 0)]):
+            conn.execute(
+                "INSERT INTO shopper_sessions VALUES (gen_random_uuid(), %s, 'mobile', now() - interval "
+                "'20 minutes', now() - interval '10 minutes', %s, 1, '{P001}', %s, %s, 0, %s)",
+                (f"u{i}", carts + purchases + 1, carts, purchases, purchases > 0),
+            )
+        for products in (["P001", "P002"], ["P001"], ["P003"]):
+            conn.execute(
+                "INSERT INTO cart_abandonments VALUES (gen_random_uuid(), 'u', 'mobile', now() - interval "
+                "'15 minutes', now() - interval '12 minutes', 3, %s, 10)",
+                (products,),
+            )
+        conn.execute(
+            "INSERT INTO funnel_minutes (product_id, minute, product_category, product_views, cart_adds, "
+            "purchases) VALUES ('P001', date_trunc('minute', now()) - interval '2 minutes', 'phones', 7, 2, 1)"
+        )
+    app = page("overview", database, monkeypatch)
+    labels = {m.label: m.value for m in app.metric}
+    assert labels["Cart abandonment (24 h)"] == "75.0 %"
+    assert labels["Abandoned carts (24 h)"] == "3"
+    assert labels["product views in the last closed minute"] == "7"
+    top = app.dataframe[-1].value
+    assert list(top["product_id"][:1]) == ["P001"] and int(top["abandoned_carts"].iloc[0]) == 2
+
+
 def test_pricing_lists_every_product_with_reason_and_confidence(
     shop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

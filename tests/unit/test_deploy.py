@@ -42,6 +42,8 @@ PLATFORM_SERVICES = frozenset(
         "init",
         *(f"ingest-{s.value}" for s in Stream),
         "price-feed-relay",
+        "stream-processor",
+        "ingest-stream-outputs",
         "simulators",
         "dagster-webserver",
         "dagster-daemon",
@@ -534,7 +536,13 @@ def test_prometheus_scrapes_services_that_exist_on_their_ports() -> None:
             assert host in services(), f"job {job['job_name']}: no compose service {host}"
             assert int(port) in _container_ports(host), f"job {job['job_name']}: {host} does not serve {port}"
             scraped[host] = job["job_name"]
-    serving = {f"ingest-{s.value}" for s in Stream} | {"simulators", "pushgateway", "postgres-exporter"}
+    serving = {f"ingest-{s.value}" for s in Stream} | {
+        "simulators",
+        "pushgateway",
+        "postgres-exporter",
+        "stream-processor",
+        "ingest-stream-outputs",
+    }
     assert serving - set(scraped) == set(), "services serving metrics that Prometheus never scrapes"
     # Jobs are named after their services: the alert rules and dashboards select on `job`.
     assert all(job == host for host, job in scraped.items())

@@ -169,6 +169,8 @@ def test_deploy_config_scrapes_exactly_the_compose_services() -> None:
         "ingest-inventory": {"ingest-inventory:9102"},
         "ingest-competitor": {"ingest-competitor:9103"},
         "price-feed-relay": {"price-feed-relay:9105"},
+        "stream-processor": {"stream-processor:9106"},
+        "ingest-stream-outputs": {"ingest-stream-outputs:9107"},
         "simulators": {"simulators:9104"},
         "pushgateway": {"pushgateway:9091"},
         "postgres-exporter": {"postgres-exporter:9187"},

@@ -8,7 +8,8 @@ from pricing_platform.dashboard import ui
 
 ui.header(
     "Overview",
-    "Live: events landing per stream, today's revenue and conversion, the latest pricing cycle, open alerts.",
+    "Live: events landing per stream, today's revenue and conversion, shoppers per minute and abandoned "
+    "carts, the latest pricing cycle, open alerts.",
 )
 
 
@@ -44,6 +45,8 @@ def live() -> None:
             "Session conversion (24 h)", f"{rate:.1f} %", help="sessions that purchased / sessions"
         )
 
+    shoppers()
+
     counts = ui.load("recommendation_counts")
     if ui.has_rows(counts, "Recommendations", ui.PRICING_HINT):
         st.subheader("Latest pricing cycle")
@@ -62,5 +65,45 @@ def live() -> None:
         )
         st.dataframe(alerts.drop(columns="open_total"), hide_index=True, width="stretch")
 
+
+def shoppers() -> None:
+    """What the stream processor derives from the clickstream: the funnel per minute and abandoned carts."""
+    st.subheader("Shoppers per minute")
+    funnel = ui.load("funnel_per_minute", minutes=60)
+    if ui.has_rows(funnel, "Funnel per minute", STREAM_HINT):
+        last = funnel[funnel["minute"] == funnel["minute"].max()]
+        columns = st.columns(3)
+        for column, (name, label) in zip(
+            columns,
+            [("views", "product views"), ("cart_adds", "cart adds"), ("purchases", "purchases")],
+            strict=True,
+        ):
+            column.metric(f"{label} in the last closed minute", f"{int(last[name].sum()):,}")
+        chart = px.line(funnel, x="minute", y="views", color="category", title="Product views per minute")
+        st.plotly_chart(chart, width="stretch")
+
+    min_carts = ui.settings().stream_abandon_min_carts
+    rates = ui.load("cart_abandonment", min_carts=min_carts, hours=24)
+    if ui.has_rows(rates, "Cart abandonment", STREAM_HINT) and int(rates["sessions"].iloc[0]):
+        row = rates.iloc[0]
+        rate, count = st.columns(2)
+        share = row["abandoned"] / row["cart_sessions"] * 100 if row["cart_sessions"] else 0.0
+        rate.metric(
+            "Cart abandonment (24 h)",
+            f"{share:.1f} %",
+            help=f"of the sessions that added {min_carts}+ items to the cart, the share that bought nothing",
+        )
+        count.metric("Abandoned carts (24 h)", f"{int(row['abandoned']):,}")
+        top = ui.load("top_abandoned_products", hours=24)
+        if top is not None and not top.empty:
+            st.caption("Products most often left in abandoned carts (24 h)")
+            st.dataframe(top, hide_index=True, width="stretch")
+
+
+STREAM_HINT = (
+    "The stream processor publishes a minute once it has closed and a session 2 × "
+    "STREAM_SESSION_GAP_S + STREAM_GRACE_S after its last event (`pricing-platform stream-processor`, "
+    "run by `make up`)."
+)
 
 live()
