@@ -206,6 +206,22 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
+def servers(root: Path, log_dir: Path) -> tuple[PostgresProcess, BrokerProcess]:
+    pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres.log")
+    return pg, BrokerProcess(free_port(), log_dir / "broker.log")
+
+
+def start_servers(pg: PostgresProcess, broker: BrokerProcess) -> None:
+    """Start both; database `bench_template` migrated with the catalog, for `create_database`."""
+    pg.start()
+    broker.start()
+    pg.server.ensure_role_and_database("pricing", "bench_template")
+    template = pg.conninfo("bench_template")
+    migrate.upgrade(template)
+    with psycopg.connect(template) as conn:
+        seed.seed_catalog(conn)
+
+
 def reset_topic(settings: Settings) -> None:
     """Each run starts from an empty topic."""
     admin = AdminClient(settings.kafka_common_config())
@@ -237,18 +253,11 @@ def main(
     root = server_root("pricing-bench-")
     log_dir = Path("test-artifacts/benchmark")
     log_dir.mkdir(parents=True, exist_ok=True)
-    pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres.log")
-    broker = BrokerProcess(free_port(), log_dir / "broker.log")
+    pg, broker = servers(root, log_dir)
     results: list[Round] = []
     try:
         with console.status("starting PostgreSQL and the broker"):
-            pg.start()
-            broker.start()
-            pg.server.ensure_role_and_database("pricing", "bench_template")
-            template = pg.conninfo("bench_template")
-            migrate.upgrade(template)
-            with psycopg.connect(template) as conn:
-                seed.seed_catalog(conn)
+            start_servers(pg, broker)
 
         def fresh(name: str) -> Settings:
             return Settings(

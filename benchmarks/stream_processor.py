@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 import typer
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
@@ -31,15 +30,21 @@ from rich.table import Table
 
 from pricing_platform.core.catalog import CLICKS_BY_SESSION_TOPIC, TOPICS, Stream
 from pricing_platform.core.settings import Settings
-from pricing_platform.db import migrate, seed
-from pricing_platform.localstack.ephemeral import BrokerProcess, PostgresProcess, free_port, server_root
-from pricing_platform.localstack.postgres import LocalPostgres
+from pricing_platform.localstack.ephemeral import server_root
 from pricing_platform.streaming.processor import processor_group
 from pricing_platform.topics import ensure_topics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_throughput import generate, measure_throughput, peak_rss_mib, produce_all, reset_topic
+from ingest_throughput import (
+    generate,
+    measure_throughput,
+    peak_rss_mib,
+    produce_all,
+    reset_topic,
+    servers,
+    start_servers,
+)
 
 from tests.support.workers import PlatformProcess
 
@@ -95,18 +100,11 @@ def main(
     root = server_root("pricing-bench-stream-")
     log_dir = Path("test-artifacts/benchmark-stream")
     log_dir.mkdir(parents=True, exist_ok=True)
-    pg = PostgresProcess(LocalPostgres(root / "pg", free_port()), log_dir / "postgres.log")
-    broker = BrokerProcess(free_port(), log_dir / "broker.log")
+    pg, broker = servers(root, log_dir)
     results: list[tuple[float, float, float, float]] = []
     try:
         with console.status("starting PostgreSQL and the broker"):
-            pg.start()
-            broker.start()
-            pg.server.ensure_role_and_database("pricing", "bench_template")
-            template = pg.conninfo("bench_template")
-            migrate.upgrade(template)
-            with psycopg.connect(template) as conn:
-                seed.seed_catalog(conn)
+            start_servers(pg, broker)
 
         def fresh(name: str) -> Settings:
             return Settings(

@@ -4,7 +4,7 @@ state from exactly the rows it inserted, so a redelivered or duplicated event ca
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Protocol, TypeVar
@@ -222,6 +222,23 @@ class InventorySink:
         return SinkResult(len(fresh), len(events) - len(fresh), rejected)
 
 
+S = TypeVar("S", CompetitorPriceEvent, FunnelMinute)
+
+
+def _insert_counted(
+    cur: psycopg.Cursor, statement: sql.Composed, events: Sequence[S], key: Callable[[S], object]
+) -> SinkResult:
+    """Run `statement` (an unnest insert answering the count it inserted) on one event per `key`: one
+    statement touching a row twice would conflict with itself."""
+    if not events:
+        return SinkResult(0, 0)
+    unique = list({key(e): e for e in reversed(events)}.values())
+    cur.execute(statement, [list(c) for c in zip(*(msgspec.structs.astuple(e) for e in unique), strict=True)])
+    row = cur.fetchone()
+    inserted = int(row[0]) if row else 0
+    return SinkResult(inserted, len(events) - inserted)
+
+
 # Observations of a product × competitor the price gate remembers before the newest (their median is the
 # reference a new observation is judged against).
 GATE_MEMORY = 5
@@ -292,15 +309,8 @@ class CompetitorSink:
     )
 
     def write(self, cur: psycopg.Cursor, events: Sequence[CompetitorPriceEvent]) -> SinkResult:
-        if not events:
-            return SinkResult(0, 0)
         # Within one batch the same id twice would make the CTE insert conflict with itself.
-        unique = list({e.event_id: e for e in reversed(events)}.values())
-        columns = [list(c) for c in zip(*(msgspec.structs.astuple(e) for e in unique), strict=True)]
-        cur.execute(self._SQL, columns)
-        row = cur.fetchone()
-        inserted = int(row[0]) if row else 0
-        return SinkResult(inserted, len(events) - inserted)
+        return _insert_counted(cur, self._SQL, events, key=lambda e: e.event_id)
 
 
 class _KeyedSink:
@@ -348,15 +358,7 @@ class FunnelSink:
     ).format(sql.Identifier(tables.FUNNEL_MINUTES))
 
     def write(self, cur: psycopg.Cursor, events: Sequence[FunnelMinute]) -> SinkResult:
-        if not events:
-            return SinkResult(0, 0)
-        unique = list({(e.product_id, e.minute): e for e in reversed(events)}.values())
-        cur.execute(
-            self._SQL, [list(c) for c in zip(*(msgspec.structs.astuple(e) for e in unique), strict=True)]
-        )
-        row = cur.fetchone()
-        inserted = int(row[0]) if row else 0
-        return SinkResult(inserted, len(events) - inserted)
+        return _insert_counted(cur, self._SQL, events, key=lambda e: (e.product_id, e.minute))
 
 
 SINKS: dict[str, type[Sink]] = {

@@ -193,8 +193,8 @@ class Settings(BaseSettings):
     stream_clock_quiet_s: float = Field(
         300.0, gt=0, description="with no click read for this long, the clock follows the wall clock"
     )
-    stream_state_dir: Path = Field(
-        PROJECT_ROOT / ".local" / "stream-state", description="the processor's local window state (RocksDB)"
+    stream_state_dir: Path | None = Field(
+        None, description="the processor's local window state (RocksDB); unset: LOCAL_STATE_DIR/stream-state"
     )
     stream_metrics_port: int = Field(9106, ge=0, description="the stream processor's metrics; 0 disables")
     stream_landing_metrics_port: int = Field(
@@ -476,6 +476,9 @@ class Settings(BaseSettings):
     @property
     def approvals_conninfo(self) -> str:
         return self._conninfo_as("approvals_database_url")
+
+    def stream_state_path(self) -> Path:
+        return self.stream_state_dir or self.local_state_dir / "stream-state"
 
     def kafka_common_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {

@@ -397,10 +397,10 @@ def up(settings: Settings, console: Console) -> None:
                 console.print(
                     f"new topics {', '.join(created)}: {forgotten} stored partition positions reset"
                 )
-            if TOPICS[Stream.CLICKSTREAM].name in created and settings.stream_state_dir.exists():
+            if TOPICS[Stream.CLICKSTREAM].name in created and settings.stream_state_path().exists():
                 # The processor's window state refers to changelog offsets of the topics that went with
                 # the old clickstream; it starts again from the new one.
-                shutil.rmtree(settings.stream_state_dir)
+                shutil.rmtree(settings.stream_state_path())
                 console.print("new clickstream topic: the stream processor's window state reset")
         status.update("starting ingest workers and simulators")
         supervisor.start_group(PIPELINE)

@@ -86,7 +86,8 @@ def test_overview_shows_shoppers_per_minute_and_abandoned_carts(
             )
         conn.execute(
             "INSERT INTO funnel_minutes (product_id, minute, product_category, product_views, cart_adds, "
-            "purchases) VALUES ('P001', date_trunc('minute', now()) - interval '2 minutes', 'phones', 7, 2, 1)"
+            "purchases) VALUES ('P001', date_trunc('minute', now()) - interval '2 minutes', 'phones', "
+            "7, 2, 1)"
         )
     app = page("overview", database, monkeypatch)
     labels = {m.label: m.value for m in app.metric}

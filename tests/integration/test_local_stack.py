@@ -99,6 +99,9 @@ def stack_env() -> Iterator[dict[str, str]]:
         "INGEST_METRICS_PORT": str(metrics),
         "MARKET_SESSIONS_PER_DAY": "400000",  # ~20 shopper events/s: quick to see land
         "SIMULATOR_METRICS_PORT": str(free_port()),
+        "STREAM_METRICS_PORT": str(free_port()),
+        "STREAM_LANDING_METRICS_PORT": str(free_port()),
+        "PRICE_FEED_METRICS_PORT": str(free_port()),
         "PROMETHEUS_PORT": str(free_port()),
         "PUSHGATEWAY_PORT": str(free_port()),
         "POSTGRES_EXPORTER_PORT": str(free_port()),
@@ -125,6 +128,8 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
         "ingest-inventory",
         "ingest-competitor",
         "relay",
+        "stream-processor",
+        "ingest-stream-outputs",
         "simulators",
         "broker-retention",
         "prometheus",
@@ -172,6 +177,16 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     metrics_url = f"http://127.0.0.1:{stack_env['INGEST_METRICS_PORT']}/metrics"
     body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     assert 'pricing_ingest_events_total{outcome="inserted",stream="clickstream"}' in body
+
+    # The stream processor reads the clickstream (its windows close minutes later, by design).
+    processor_url = f"http://127.0.0.1:{stack_env['STREAM_METRICS_PORT']}/metrics"
+
+    def processor_reads() -> bool:
+        body = urllib.request.urlopen(processor_url, timeout=5).read().decode()
+        return any(line.startswith('stream_processor_events_total{outcome="accepted"}') and
+                   float(line.split()[-1]) > 0 for line in body.splitlines())  # fmt: skip
+
+    wait_until(processor_reads, 90, "the stream processor reading clicks")
 
     # Dagster: the UI answers, and the daemon runs the every-minute pricing schedule for real.
     dagster_url = f"http://127.0.0.1:{stack_env['DAGSTER_PORT']}/server_info"
@@ -231,6 +246,7 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     assert set(health) == {
         *(f"ingest-{s}" for s in ("clickstream", "inventory", "competitor")),
         *("price-feed-relay", "simulators", "pushgateway", "postgres-exporter", "prometheus"),
+        *("stream-processor", "ingest-stream-outputs"),
     }
 
     def priced_in_prometheus() -> bool:

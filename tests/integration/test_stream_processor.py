@@ -160,6 +160,10 @@ def test_sessions_abandonments_and_funnel_land_exactly_once_through_a_sigkill(
                 producer.produce(raw, b"{not json", b"P001")
                 unknown = _click(uuid.uuid4(), "product_view", at, "NO-SUCH-PRODUCT", Decimal("9.99"))
                 producer.produce(raw, unknown, b"NO-SUCH-PRODUCT")
+                # Stamped an hour ahead: refused, so it cannot carry the windows' time with it.
+                future = datetime.now(UTC) + timedelta(hours=1)
+                ahead = _click(uuid.uuid4(), "product_view", future, PRODUCTS[7].product_id, Decimal("9.99"))
+                producer.produce(raw, ahead, PRODUCTS[7].product_id.encode())
             producer.poll(0)
             if step == KILL_AT_STEP:
                 producer.flush(10)
@@ -233,8 +237,9 @@ def test_sessions_abandonments_and_funnel_land_exactly_once_through_a_sigkill(
                     [script.product],
                     script.price * script.carts,
                 )
-        assert [kind for kind, _ in letters] == ["contract", "malformed"], letters
-        assert "unknown product_id 'NO-SUCH-PRODUCT'" in letters[0][1]
+        assert [kind for kind, _ in letters] == ["contract", "contract", "malformed"], letters
+        reasons = " ".join(reason for _, reason in letters)
+        assert "unknown product_id 'NO-SUCH-PRODUCT'" in reasons and "in the future" in reasons
 
         # Funnel minutes of the scripted products: every view, cart add and purchase counted once (the
         # minutes still open when the trickle stopped are waited for).
