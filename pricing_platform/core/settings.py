@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     kafka_producer_linger_ms: int = Field(
         20, ge=0, description="how long the event producers wait to fill a batch"
     )
+    kafka_producer_max_in_flight: int = Field(
+        5, ge=1, le=5, description="produce requests a producer pipelines per broker connection"
+    )
 
     # --- ingest ------------------------------------------------------------------------------------
     ingest_batch_size: int = Field(20000, ge=1, description="max events per database transaction")
@@ -184,6 +187,15 @@ class Settings(BaseSettings):
     # Exactly-once: what the processor produces becomes visible when its transaction commits, so this also
     # bounds how long a closed window waits to be seen.
     stream_commit_interval_s: float = Field(1.0, gt=0, description="processor transaction commit interval")
+    # The local durable broker fails the processor's transactional produce (measured: README), so `up` runs
+    # it at-least-once there; the windows count each event once either way and landing is keyed.
+    stream_processing_guarantee: Literal["exactly-once", "at-least-once"] = Field(
+        "exactly-once", description="the processor's Kafka processing guarantee"
+    )
+    stream_changelog: bool = Field(
+        True,
+        description="back the processor's window state with changelog topics (rebuilt from them if lost)",
+    )
     stream_clock_interval_s: float = Field(
         30.0, ge=0, description="how often quiet partitions are told the time; 0: never"
     )

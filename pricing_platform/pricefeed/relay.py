@@ -103,6 +103,7 @@ def producer_config(settings: Settings, relay_id: str) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
+        "max.in.flight.requests.per.connection": settings.kafka_producer_max_in_flight,
     }
 
 

@@ -47,6 +47,7 @@ def producer_config(settings: Settings) -> dict[str, str | int | bool]:
         "acks": "all",
         "compression.type": "lz4",
         "linger.ms": settings.kafka_producer_linger_ms,
+        "max.in.flight.requests.per.connection": settings.kafka_producer_max_in_flight,
         # Room for a benchmark's bursts between polls; the default 100k fills in a fraction of a second.
         "queue.buffering.max.messages": 1_000_000,
     }

@@ -66,7 +66,8 @@ def tick(producer: Producer, topic: catalog.Topic, told_s: float) -> int:
 def run_clock(settings: Settings, progress: InputProgress, stop: threading.Event) -> None:
     if not settings.stream_clock_interval_s:
         return
-    producer = Producer({**settings.kafka_common_config(), "enable.idempotence": True, "linger.ms": 5})
+    # Not idempotent: a clock record sent twice tells the same time twice, and it has no sequence to lose.
+    producer = Producer({**settings.kafka_common_config(), "enable.idempotence": False, "linger.ms": 5})
     topic = catalog.CLICKS_BY_SESSION_TOPIC
     while not stop.wait(settings.stream_clock_interval_s):
         told = time_to_tell(progress, settings.stream_clock_lag_s, settings.stream_clock_quiet_s, time.time())

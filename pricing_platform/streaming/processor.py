@@ -199,15 +199,27 @@ def build_application(settings: Settings, processor_id: str) -> Application:
         "queued.max.messages.kbytes": 16 * 1024,
     }
     settings.stream_state_path().mkdir(parents=True, exist_ok=True)
+    producer: dict[str, object] = {
+        **extra,
+        "linger.ms": settings.kafka_producer_linger_ms,
+        "max.in.flight.requests.per.connection": settings.kafka_producer_max_in_flight,
+    }
+    if settings.stream_processing_guarantee == "exactly-once":
+        producer["transactional.id"] = processor_id
+    else:
+        # At-least-once leans on the idempotent windows and keyed landing, not on producer sequences
+        # (which the local durable broker loses).
+        producer["enable.idempotence"] = False
     return Application(
         broker_address=settings.kafka_bootstrap_servers,
         consumer_group=processor_group(settings),
         auto_offset_reset="earliest",
         commit_interval=settings.stream_commit_interval_s,
-        processing_guarantee="exactly-once",
+        processing_guarantee=settings.stream_processing_guarantee,
         state_dir=settings.stream_state_path(),
         consumer_extra_config={**extra, **timeouts},
-        producer_extra_config={**extra, "transactional.id": processor_id},
+        producer_extra_config=producer,
+        use_changelog_topics=settings.stream_changelog,
         auto_create_topics=True,
         rocksdb_options=_SMALL_STATE,
     )
