@@ -314,20 +314,22 @@ class CompetitorSink:
 
 
 class _KeyedSink:
-    """The stream processor's sessions and abandonments: one row per record, keyed by session id (its
-    transactions publish each closed window once; the key makes a stray duplicate land once too)."""
+    """The stream processor's sessions and abandonments: one row per record, keyed by session id and
+    start (its transactions publish each closed window once; the key makes a stray duplicate land once)."""
 
     event_type: ClassVar[type]
     table: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]
+    key: ClassVar[tuple[str, ...]]
 
     def write(self, cur: psycopg.Cursor, events: Sequence[msgspec.Struct]) -> SinkResult:
         if not events:
             return SinkResult(0, 0)
-        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (session_id) DO NOTHING").format(
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
             sql.Identifier(self.table),
             sql.SQL(", ").join(map(sql.Identifier, self.columns)),
             sql.SQL(", ").join(sql.Placeholder() * len(self.columns)),
+            sql.SQL(", ").join(map(sql.Identifier, self.key)),
         )
         # Low volume (a row per session), and a list per row does not fit unnest's flat arrays.
         cur.executemany(statement, [msgspec.structs.astuple(e) for e in events])
@@ -339,12 +341,14 @@ class SessionSink(_KeyedSink):
     event_type: ClassVar[type] = ShopperSession
     table: ClassVar[str] = tables.SHOPPER_SESSIONS
     columns: ClassVar[tuple[str, ...]] = ShopperSession.__struct_fields__
+    key: ClassVar[tuple[str, ...]] = ("session_id", "started_at")
 
 
 class AbandonmentSink(_KeyedSink):
     event_type: ClassVar[type] = CartAbandonment
     table: ClassVar[str] = tables.CART_ABANDONMENTS
     columns: ClassVar[tuple[str, ...]] = CartAbandonment.__struct_fields__
+    key: ClassVar[tuple[str, ...]] = ("session_id", "first_cart_at")
 
 
 class FunnelSink:

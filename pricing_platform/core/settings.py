@@ -188,7 +188,8 @@ class Settings(BaseSettings):
     # bounds how long a closed window waits to be seen.
     stream_commit_interval_s: float = Field(1.0, gt=0, description="processor transaction commit interval")
     # The local durable broker fails the processor's transactional produce (measured: README), so `up` runs
-    # it at-least-once there; the windows count each event once either way and landing is keyed.
+    # it at-least-once there; the windows drop redelivered events and landing is keyed (README: what a crash
+    # can still cost without changelogs).
     stream_processing_guarantee: Literal["exactly-once", "at-least-once"] = Field(
         "exactly-once", description="the processor's Kafka processing guarantee"
     )

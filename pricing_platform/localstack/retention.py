@@ -7,7 +7,8 @@ bound. `up` runs this sweeper: every `LOCAL_TOPIC_RETENTION_CHECK_S` it deletes 
 `LOCAL_TOPIC_RETENTION_HOURS` — of a raw topic or a stream processor's output only those the ingest workers
 have already stored in PostgreSQL (a batch is kept while any message in it is unconsumed, however old), of
 the price feed and the re-keyed clickstream any old batch (the relays republish every current price more
-often than that; sessions close within the hour). The stream processor's changelog topics are not swept.
+often than that; sessions close within the hour). The stream processor's changelog topics are not swept,
+and its reading is not waited for: a processor stopped for longer than the retention misses what went.
 Tansu then reports the first kept batch as the partition's start, and a consumer asking for an older offset
 is given the first kept one (verified against this build).
 

@@ -3,10 +3,12 @@
 Window state lives in RocksDB and its changelog topic as JSON, so it holds only JSON types: times in epoch
 milliseconds and money as decimal strings (never floats).
 
-Both aggregations are idempotent: a session remembers the event ids it counted, a product's minute the last
-clickstream offset it counted. Kafka transactions should make that unnecessary, but the local broker lets
-read-committed consumers see the records of a transaction aborted by a crash (measured: 2 of 200 re-keyed
-clicks twice after a SIGKILL), and the raw stream itself may repeat an event a producer retried.
+Both aggregations are idempotent against redelivery: a session remembers the event ids it counted, a
+product's minute the last clickstream offset it counted. Kafka transactions should make that unnecessary,
+but the local broker lets read-committed consumers see the records of a transaction aborted by a crash
+(measured: 2 of 200 re-keyed clicks twice after a SIGKILL), and at-least-once replays a commit's worth.
+A session also drops an event a producer retried onto the raw topic (same id, new offset); a product's
+minute counts it again, as `product_metrics` does not (ingest drops it by id).
 """
 
 from __future__ import annotations

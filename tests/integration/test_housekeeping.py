@@ -43,6 +43,12 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
             "INSERT INTO price_feed_relays (relay_id, seen_at) VALUES "
             "('gone', now() - interval '31 days'), ('alive', now())"
         )
+        conn.execute(
+            "INSERT INTO funnel_minutes (product_id, minute, product_category, product_views, cart_adds, "
+            "purchases) VALUES "
+            "('P001', date_trunc('minute', now()) - interval '31 days', 'phones', 3, 1, 0), "
+            "('P001', date_trunc('minute', now()) - interval '1 day', 'phones', 4, 0, 0)"
+        )
     with dg.instance_for_test() as instance:
         result = housekeeping_job.execute_in_process(
             resources=build_resources(default_settings().model_copy(update={"database_url": database})),
@@ -55,6 +61,7 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
             "alert_notifications": 1,
             "price_change_outbox": 1,
             "price_feed_relays": 1,
+            "funnel_minutes": 1,
         }
         # Runs younger than the retention (7 days) stay, this job's own included.
         assert instance.get_run_by_id(result.run_id) is not None
@@ -67,6 +74,8 @@ def test_housekeeping_purges_old_rows_and_runs_and_keeps_the_rest(database: str)
         changes = conn.execute("SELECT count(*) FROM price_changes").fetchone()
         relays = conn.execute("SELECT relay_id FROM price_feed_relays").fetchall()
         messages = conn.execute("SELECT message FROM alert_notifications").fetchall()
+        funnel = conn.execute("SELECT sum(product_views) FROM funnel_minutes").fetchone()
+    assert funnel == (4,), "the funnel's minutes older than the retention go"
     assert messages == [("digest",)]
     assert kept == {"recent-cleared", "old-open"}
     assert outbox == [(False,), (True,)] and changes == (3,) and relays == [("alive",)]

@@ -71,14 +71,17 @@ def shoppers() -> None:
     st.subheader("Shoppers per minute")
     funnel = ui.load("funnel_per_minute", minutes=60)
     if ui.has_rows(funnel, "Funnel per minute", STREAM_HINT):
-        last = funnel[funnel["minute"] == funnel["minute"].max()]
+        # Each clickstream partition closes its minutes on its own: the newest minute may still miss
+        # products, the one before it is complete.
+        minutes = sorted(funnel["minute"].unique())
+        last = funnel[funnel["minute"] == minutes[-2 if len(minutes) > 1 else -1]]
         columns = st.columns(3)
         for column, (name, label) in zip(
             columns,
             [("views", "product views"), ("cart_adds", "cart adds"), ("purchases", "purchases")],
             strict=True,
         ):
-            column.metric(f"{label} in the last closed minute", f"{int(last[name].sum()):,}")
+            column.metric(f"{label} in the last complete minute", f"{int(last[name].sum()):,}")
         chart = px.line(funnel, x="minute", y="views", color="category", title="Product views per minute")
         st.plotly_chart(chart, width="stretch")
 

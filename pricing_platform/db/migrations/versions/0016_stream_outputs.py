@@ -2,7 +2,7 @@
 
 `shopper_sessions` (one row per closed session), `cart_abandonments` (sessions with several add-to-carts
 and no purchase) and `funnel_minutes` (views, cart adds and purchases per product and minute of event
-time). Each row is keyed by what identifies it in the stream (session id; product and minute), so a
+time). Each row is keyed by what identifies it in the stream (session id and start; product and minute), so a
 message redelivered by the broker lands once even outside the offsets transaction that already prevents it.
 
 Revision ID: 0016
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TABLE shopper_sessions (
-            session_id       uuid PRIMARY KEY,
+            session_id       uuid NOT NULL,
             user_id          text NOT NULL,
             device_type      text NOT NULL,
             started_at       timestamptz NOT NULL,
@@ -35,12 +35,14 @@ def upgrade() -> None:
             revenue          numeric(12, 2) NOT NULL,
             converted        boolean NOT NULL,
             landed_at        timestamptz NOT NULL DEFAULT now(),
-            CHECK (ended_at >= started_at)
+            CHECK (ended_at >= started_at),
+            -- A shopper back after the gap under the same session id starts a second session.
+            PRIMARY KEY (session_id, started_at)
         );
         CREATE INDEX shopper_sessions_ended_at ON shopper_sessions (ended_at);
 
         CREATE TABLE cart_abandonments (
-            session_id       uuid PRIMARY KEY,
+            session_id       uuid NOT NULL,
             user_id          text NOT NULL,
             device_type      text NOT NULL,
             first_cart_at    timestamptz NOT NULL,
@@ -48,7 +50,8 @@ def upgrade() -> None:
             cart_adds        integer NOT NULL CHECK (cart_adds > 0),
             products         text[] NOT NULL,
             cart_value       numeric(12, 2) NOT NULL,
-            landed_at        timestamptz NOT NULL DEFAULT now()
+            landed_at        timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (session_id, first_cart_at)
         );
         CREATE INDEX cart_abandonments_last_cart_at ON cart_abandonments (last_cart_at);
 
