@@ -152,16 +152,17 @@ def stream_processor(
     processor_id: Annotated[
         str | None,
         typer.Option(
-            help="stable across restarts and unique among processors: its transactional id "
-            "(default: stream-processor-HOSTNAME)"
+            help="its transactional id, to keep the same across restarts (default: stream-processor-HOSTNAME)"
         ),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="Prometheus port (default STREAM_METRICS_PORT; 0: off)")
     ] = None,
 ) -> None:
-    """Run the stream processor (sessions, cart abandonment, funnel per minute) until SIGTERM/SIGINT. Start
-    several to share the clickstream's partitions."""
+    """Run the stream processor (sessions, cart abandonment, funnel per minute) until SIGTERM/SIGINT. Run
+    one: its clock follows its own input (docs/operations.md)."""
+    import socket
+
     from pricing_platform.observability.metrics import serve_metrics
     from pricing_platform.streaming.processor import run_processor
 
@@ -169,8 +170,6 @@ def stream_processor(
     settings = get_settings()
     serve_metrics(settings.stream_metrics_port if metrics_port is None else metrics_port,
                   settings.local_bind_host, "stream processor")  # fmt: skip
-    import socket
-
     run_processor(settings, processor_id or f"stream-processor-{socket.gethostname()}")
 
 
