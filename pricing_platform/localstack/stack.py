@@ -330,6 +330,10 @@ def endpoints(settings: Settings) -> list[Endpoint]:
     if settings.price_feed_metrics_port:
         relay = f"http://{settings.local_bind_host}:{settings.price_feed_metrics_port}/metrics"
         found.append(Endpoint("metrics price-feed relay", relay))
+    for name, port in (("stream processor", settings.stream_metrics_port),
+                       ("ingest-stream-outputs", settings.stream_landing_metrics_port)):  # fmt: skip
+        if port:
+            found.append(Endpoint(f"metrics {name}", f"http://{settings.local_bind_host}:{port}/metrics"))
     if settings.local_s3:
         found.append(Endpoint("S3 lake (local endpoint)", f"{local_s3_url(settings)}/{settings.lake_bucket}"))
     host = settings.local_bind_host
