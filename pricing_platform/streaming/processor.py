@@ -266,6 +266,7 @@ def build_topology(app: Application, settings: Settings, progress: InputProgress
         .final(closing_strategy="partition")
         .apply(lambda window: funnel_record(window["start"], window["funnel"]))
         .filter(lambda record: record is not None)
+        .apply(_counted(lambda record: record, "funnel_minutes"))
     )
     funnel.to_topic(output_topic(app, catalog.StreamOutput.FUNNEL_MINUTES), key=lambda r: r.product_id)
 
