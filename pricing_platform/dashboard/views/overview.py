@@ -82,7 +82,9 @@ def shoppers() -> None:
             strict=True,
         ):
             column.metric(f"{label} in the last complete minute", f"{int(last[name].sum()):,}")
-        chart = px.line(funnel, x="minute", y="views", color="category", title="Product views per minute")
+        chart = px.line(
+            funnel, x="minute", y="views", color="category", markers=True, title="Product views per minute"
+        )
         st.plotly_chart(chart, width="stretch")
 
     min_carts = ui.settings().stream_abandon_min_carts
