@@ -59,7 +59,15 @@ def _fresh_cache() -> Iterator[None]:
 def test_overview_shows_live_kpis(shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     app = page("overview", shop, monkeypatch)
     labels = {m.label: m.value for m in app.metric}
-    assert "Revenue today (UTC)" in labels and labels["Revenue today (UTC)"] != "0.00"
+    # The shop's six hours end now: just after midnight UTC, "today" holds only their last minutes. The
+    # mart gives a session's purchases to the UTC day it started on.
+    with psycopg.connect(shop) as conn:
+        today = conn.execute(
+            "SELECT coalesce(sum(product_price), 0) FROM clickstream_events WHERE event_type = 'purchase' "
+            "AND session_id IN (SELECT session_id FROM clickstream_events GROUP BY session_id "
+            "HAVING min(event_time) >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+        ).fetchone()[0]
+    assert labels["Revenue today (UTC)"] == f"{today:,.2f}"
     assert labels["Session conversion (24 h)"].endswith("%")
     # The one pricing cycle decided for every product with competitor data.
     decided = sum(int(labels.get(kind, 0)) for kind in ("raise", "lower", "hold"))
