@@ -222,6 +222,20 @@ def start_servers(pg: PostgresProcess, broker: BrokerProcess) -> None:
         seed.seed_catalog(conn)
 
 
+def bench_settings(
+    pg: PostgresProcess, broker: BrokerProcess, root: Path, name: str, **overrides: object
+) -> Settings:
+    """Settings for one measurement: its own database (from the template) and consumer groups."""
+    return Settings(
+        kafka_bootstrap_servers=broker.bootstrap,
+        database_url=pg.create_database(name, template="bench_template"),
+        kafka_group_prefix=name,
+        ingest_metrics_port=0,
+        local_state_dir=root / "state",
+        **overrides,
+    )
+
+
 def reset_topic(settings: Settings) -> None:
     """Each run starts from an empty topic."""
     admin = AdminClient(settings.kafka_common_config())
@@ -260,14 +274,7 @@ def main(
             start_servers(pg, broker)
 
         def fresh(name: str) -> Settings:
-            return Settings(
-                kafka_bootstrap_servers=broker.bootstrap,
-                database_url=pg.create_database(name, template="bench_template"),
-                kafka_group_prefix=name,
-                ingest_metrics_port=0,
-                ingest_batch_size=batch_size,
-                local_state_dir=root / "state",
-            )
+            return bench_settings(pg, broker, root, name, ingest_batch_size=batch_size)
 
         with console.status(f"generating {events:,} simulated clickstream events"):
             data = generate(events, seed=42)

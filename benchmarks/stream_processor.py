@@ -37,6 +37,7 @@ from pricing_platform.topics import ensure_topics
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_throughput import (
+    bench_settings,
     generate,
     measure_throughput,
     peak_rss_mib,
@@ -107,15 +108,8 @@ def main(
             start_servers(pg, broker)
 
         def fresh(name: str) -> Settings:
-            return Settings(
-                kafka_bootstrap_servers=broker.bootstrap,
-                database_url=pg.create_database(name, template="bench_template"),
-                kafka_group_prefix=name,
-                ingest_metrics_port=0,
-                stream_metrics_port=0,
-                local_state_dir=root / "state",
-                stream_state_dir=root / "stream-state" / name,
-            )
+            state = root / "stream-state" / name
+            return bench_settings(pg, broker, root, name, stream_metrics_port=0, stream_state_dir=state)
 
         with console.status(f"generating {events:,} simulated clickstream events"):
             data = generate(events, seed=7)

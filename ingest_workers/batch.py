@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from ingest_workers.click_rows import ClickRows, decode_canonical, rows_from_events
-from pricing_platform.core.events import Event
+from pricing_platform.core.events import Event, decode_or_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +57,9 @@ def _decode_one(
     message: Message, decode: Callable[[bytes], Event], violation: Callable[[Event], str | None]
 ) -> Event | DeadLetter:
     """The contract's verdict on one message: its event, or the dead letter saying why not."""
-    value = message.value()
-    try:
-        if value is None:
-            raise msgspec.DecodeError("message has no value (tombstone)")
-        event = decode(value)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        return dead_letter(message, "malformed", str(exc))
+    event = decode_or_reason(message.value(), decode)
+    if isinstance(event, str):
+        return dead_letter(message, "malformed", event)
     reason = violation(event)
     if reason is not None:
         return dead_letter(message, "contract", reason)

@@ -322,17 +322,19 @@ class _KeyedSink:
     columns: ClassVar[tuple[str, ...]]
     key: ClassVar[tuple[str, ...]]
 
-    def write(self, cur: psycopg.Cursor, events: Sequence[msgspec.Struct]) -> SinkResult:
-        if not events:
-            return SinkResult(0, 0)
-        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
+    def __init__(self) -> None:
+        self._sql = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
             sql.Identifier(self.table),
             sql.SQL(", ").join(map(sql.Identifier, self.columns)),
             sql.SQL(", ").join(sql.Placeholder() * len(self.columns)),
             sql.SQL(", ").join(map(sql.Identifier, self.key)),
         )
+
+    def write(self, cur: psycopg.Cursor, events: Sequence[msgspec.Struct]) -> SinkResult:
+        if not events:
+            return SinkResult(0, 0)
         # Low volume (a row per session), and a list per row does not fit unnest's flat arrays.
-        cur.executemany(statement, [msgspec.structs.astuple(e) for e in events])
+        cur.executemany(self._sql, [msgspec.structs.astuple(e) for e in events])
         inserted = cur.rowcount
         return SinkResult(inserted, len(events) - inserted)
 

@@ -38,7 +38,7 @@ from ingest_workers.sinks import SINKS, Sink, SinkResult
 from ingest_workers.throughput import count_batch
 from pricing_platform.core import catalog
 from pricing_platform.core.database import known_product_ids
-from pricing_platform.core.events import DECODERS, RAW_EVENTS, Event, contract_violation
+from pricing_platform.core.events import DECODERS, RAW_EVENTS, Event, contract_violation, future_violation
 from pricing_platform.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -417,9 +417,8 @@ class IngestWorker:
             warehouses=self._warehouses,
             competitors=self._competitors,
         )
-        if reason is None and isinstance(event, RAW_EVENTS) and event.timestamp > self._future_cutoff:
-            skew = event.timestamp - datetime.now(UTC)
-            return f"timestamp {event.timestamp.isoformat()} is {skew.total_seconds():.0f}s in the future"
+        if reason is None and isinstance(event, RAW_EVENTS):
+            return future_violation(event.timestamp, self._future_cutoff, datetime.now(UTC))
         return reason
 
     def _refresh_products(self, *, force: bool) -> bool:

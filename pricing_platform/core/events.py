@@ -9,9 +9,10 @@ matters because ingest decodes every event. Rules that span fields, or need the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 
@@ -115,6 +116,7 @@ class FunnelMinute(msgspec.Struct, frozen=True):
 
 
 StreamOutputEvent = ShopperSession | CartAbandonment | FunnelMinute
+E = TypeVar("E")
 
 
 # --- the outbound price feed (`pricing.price_changes`) ----------------------------------------------------
@@ -237,6 +239,23 @@ def contract_violation(
                 return f"minute {event.minute.isoformat()} does not start a minute"
             return None
     raise TypeError(f"not an event: {type(event).__name__}")
+
+
+def future_violation(timestamp: datetime, cutoff: datetime, now: datetime) -> str | None:
+    """The reason an event stamped after `cutoff` (now plus the tolerated skew) is refused."""
+    if timestamp <= cutoff:
+        return None
+    return f"timestamp {timestamp.isoformat()} is {(timestamp - now).total_seconds():.0f}s in the future"
+
+
+def decode_or_reason(value: bytes | None, decode: Callable[[bytes], E]) -> E | str:
+    """`value` decoded by `decode`, or why it is malformed (the dead letter's reason)."""
+    try:
+        if value is None:
+            raise msgspec.DecodeError("message has no value (tombstone)")
+        return decode(value)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        return str(exc)
 
 
 def _money_violation(name: str, value: Decimal) -> str | None:

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -37,7 +37,14 @@ from ingest_workers.batch import DeadLetter
 from ingest_workers.dead_letters import write_dead_letters
 from pricing_platform.core import catalog
 from pricing_platform.core.database import known_product_ids
-from pricing_platform.core.events import DECODERS, ENCODER, ClickstreamEvent, contract_violation
+from pricing_platform.core.events import (
+    DECODERS,
+    ENCODER,
+    ClickstreamEvent,
+    contract_violation,
+    decode_or_reason,
+    future_violation,
+)
 from pricing_platform.core.settings import Settings
 from pricing_platform.streaming import metrics
 from pricing_platform.streaming.clock import InputProgress, run_clock
@@ -47,6 +54,7 @@ from pricing_platform.streaming.windows import (
     FunnelAggregator,
     SessionAggregator,
     abandonment_record,
+    epoch_ms,
     funnel_record,
     session_record,
 )
@@ -76,12 +84,8 @@ class ClickDeserializer(Deserializer):
     def __call__(self, value: bytes | None, ctx: Any = None) -> ClickstreamEvent | Rejected | object:
         if self.clock and value == CLOCK_VALUE:
             return CLOCK
-        try:
-            if value is None:
-                raise msgspec.DecodeError("message has no value (tombstone)")
-            return _DECODE(value)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-            return Rejected("malformed", str(exc), value)
+        event = decode_or_reason(value, _DECODE)
+        return Rejected("malformed", event, value) if isinstance(event, str) else event
 
 
 class ContractSerializer(Serializer):
@@ -93,9 +97,7 @@ class ContractSerializer(Serializer):
 
 def event_time(value: Any, _headers: Any, timestamp: int, _kind: Any) -> int:
     """Windows run on the events' own time; a rejected message keeps its broker timestamp."""
-    if isinstance(value, ClickstreamEvent):
-        return int(value.timestamp.timestamp() * 1000)
-    return timestamp
+    return epoch_ms(value.timestamp) if isinstance(value, ClickstreamEvent) else timestamp
 
 
 class Quarantine:
@@ -130,9 +132,10 @@ class Quarantine:
                 value, known_products=self._known(value.product_id), warehouses=(), competitors=()
             )
             # As ingest: an event stamped in the future would also carry every window's time with it.
-            skew = (value.timestamp - datetime.now(UTC)).total_seconds()
-            if reason is None and skew > self.settings.ingest_max_future_skew_s:
-                reason = f"timestamp {value.timestamp.isoformat()} is {skew:.0f}s in the future"
+            if reason is None:
+                now = datetime.now(UTC)
+                cutoff = now + timedelta(seconds=self.settings.ingest_max_future_skew_s)
+                reason = future_violation(value.timestamp, cutoff, now)
             if reason is None:
                 self.progress.saw(timestamp / 1000)
                 metrics.EVENTS.labels(outcome="accepted").inc()

@@ -37,7 +37,7 @@ CLOCK: Final = Clock()
 SessionState = dict[str, Any]
 
 
-def _ms(moment: datetime) -> int:
+def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
@@ -83,7 +83,7 @@ class SessionAggregator(BaseAggregator[SessionState]):
             return old
         state = dict(old)
         state["ids"] = [*old["ids"], event_id]
-        at = _ms(new.timestamp)
+        at = epoch_ms(new.timestamp)
         state["user"] = state["user"] or new.user_id
         state["device"] = state["device"] or new.device_type
         state["first"] = _earliest(state["first"], at)
