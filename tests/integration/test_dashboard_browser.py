@@ -34,6 +34,7 @@ from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.ephemeral import wait_port
 from pricing_platform.resources.dbt import DbtResource
 from tests.support.factories import EXPERIMENT_USER, experiment_with_events
+from tests.support.market import live_sessions_per_day
 from tests.support.servers import free_port
 from tests.support.workers import PlatformProcess, RelayProcess, WorkerProcess, wait_until
 
@@ -340,7 +341,8 @@ def live_shop(
     metrics_port = free_port()
     lively = topics.model_copy(
         update={
-            "market_sessions_per_day": 2_000_000,  # a product is viewed every few seconds
+            # A product is viewed every few seconds, at any hour.
+            "market_sessions_per_day": live_sessions_per_day(8),
             "market_scrapes_per_hour": 720,  # and observed at each competitor every 5 s
             "simulator_metrics_port": metrics_port,
             "price_feed_poll_interval_s": 0.2,

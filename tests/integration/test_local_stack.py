@@ -24,6 +24,7 @@ from pricing_platform.pricing import experiment_store
 from pricing_platform.pricing.experiments import ExperimentParams
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.simulators.market.live import read_delivered, read_landed
+from tests.support.market import live_sessions_per_day
 from tests.support.monitoring import prometheus_api
 from tests.support.servers import free_port, server_root
 from tests.support.workers import PROJECT_ROOT, wait_until
@@ -97,7 +98,8 @@ def stack_env() -> Iterator[dict[str, str]]:
         "LOCAL_S3_PORT": str(free_port()),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "INGEST_METRICS_PORT": str(metrics),
-        "MARKET_SESSIONS_PER_DAY": "400000",  # ~20 shopper events/s: quick to see land
+        # ~20 shopper events/s at any hour: quick to see land.
+        "MARKET_SESSIONS_PER_DAY": str(live_sessions_per_day(4.6)),
         "SIMULATOR_METRICS_PORT": str(free_port()),
         "STREAM_METRICS_PORT": str(free_port()),
         "STREAM_LANDING_METRICS_PORT": str(free_port()),
