@@ -83,6 +83,9 @@ def stack_env(state: Path, sessions_per_day: float) -> dict[str, str]:
         "PUSHGATEWAY_PORT": str(free_port()),
         "POSTGRES_EXPORTER_PORT": str(free_port()),
         "DASHBOARD_PORT": str(free_port()),
+        "STREAM_METRICS_PORT": str(free_port()),
+        "STREAM_LANDING_METRICS_PORT": str(free_port()),
+        "REPRICER_METRICS_PORT": str(free_port()),
         "MARKET_SESSIONS_PER_DAY": str(sessions_per_day),
     }
 

@@ -79,13 +79,15 @@ class IngestWorker:
         settings: Settings,
         *,
         worker_id: str | None = None,
+        sink: Sink | None = None,
     ) -> None:
+        """`sink`: what lands the stream (default: its entry in sinks.SINKS); the repricer passes its own."""
         self.stream = stream
         self.settings = settings
         self.topic = catalog.LANDED_TOPICS[stream].name
         self.group = catalog.consumer_group(stream, settings.kafka_group_prefix)
         self.worker_id = worker_id or f"{stream.value}-{socket.gethostname()}-{os.getpid()}"
-        self.sink: Sink = SINKS[stream.value]()
+        self.sink: Sink = sink or SINKS[stream.value]()
         self._decode: Callable[[bytes], Event] = DECODERS[self.sink.event_type].decode
         self._stop = threading.Event()
         # One connection for the batch transactions (writer thread), one for reads on the consumer thread.

@@ -123,11 +123,12 @@ def ingest(
     from prometheus_client import start_http_server
 
     from ingest_workers.worker import run_workers
-    from pricing_platform.core.catalog import LANDED_TOPICS
+    from pricing_platform.core.catalog import LANDED_TOPICS, StreamOutput
 
     _configure_logging()
     settings = get_settings()
-    names = {s.value: s for s in LANDED_TOPICS}
+    # Undercuts are landed by the repricer, which prices them as it lands them.
+    names = {s.value: s for s in LANDED_TOPICS if s is not StreamOutput.UNDERCUTS}
     unknown = [name for name in streams if name not in names]
     if unknown or not streams:
         raise typer.BadParameter(f"unknown stream(s) {unknown}; expected some of {sorted(names)}")
@@ -145,6 +146,25 @@ def ingest(
             "metrics on http://%s:%s/metrics", settings.local_bind_host, metrics_port
         )
     run_workers(chosen, settings, worker_id=worker_id)
+
+
+@app.command()
+def repricer(
+    worker_id: Annotated[str | None, typer.Option(help="client id shown in logs and the broker")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port (default REPRICER_METRICS_PORT; 0: off)")
+    ] = None,
+) -> None:
+    """Reprice each product the moment the stream processor reports an undercut (`stream.undercuts`),
+    until SIGTERM/SIGINT. Start several to share the topic's partitions."""
+    from pricing_platform.observability.metrics import serve_metrics
+    from pricing_platform.pricing.repricer import run_repricer
+
+    _configure_logging()
+    settings = get_settings()
+    serve_metrics(settings.repricer_metrics_port if metrics_port is None else metrics_port,
+                  settings.local_bind_host, "repricer")  # fmt: skip
+    run_repricer(settings, worker_id=worker_id)
 
 
 @app.command("stream-processor")

@@ -37,8 +37,6 @@ class AlertRules(SettingsSection):
 
     stockout_horizon_h: float
     stock_velocity_window_h: int
-    undercut_pct: float
-    undercut_clear_pct: float  # below undercut_pct: an open undercut alert holds down to this gap
     weak_demand_velocity: int
     competitor_staleness_s: int  # the pricing engine's freshness rule: alert on the prices it acts on
     gate_jump_pct: float  # …and its price gate (core/price_gate.py): no alert on a price it holds back
@@ -124,10 +122,12 @@ def stock_alerts(conn: psycopg.Connection, rules: AlertRules) -> list[Alert]:
 
 # ---- competitor undercut -------------------------------------------------------------------------------
 
-# Fresh observations (the pricing engine's staleness rule) more than the clear threshold below our current
-# price, on products with fewer purchases in the last hour (by event time) than the weak-demand velocity;
-# those more than the open threshold below open an alert, the rest only keep an open one open.
-# Compared with products.current_price, not the observation's our_price: we may have repriced since.
+# Undercuts are detected once, by the stream processor (streaming/undercuts.py: UNDERCUT_PCT to open,
+# UNDERCUT_CLEAR_PCT to clear), which the repricer lands in competitor_undercuts as it reprices. A pair is
+# alerted on while its newest transition there is not `cleared`, its latest observation is fresh (the
+# pricing engine's staleness rule) and trusted by the price gate, and the product's demand is weak (fewer
+# purchases in the last hour, by event time, than the weak-demand velocity). The gap shown is against
+# products.current_price: we may have repriced since.
 UNDERCUT_SQL = sql.SQL(
     """
     WITH demand AS (
@@ -135,23 +135,26 @@ UNDERCUT_SQL = sql.SQL(
         FROM {clicks}
         WHERE event_type = 'purchase' AND event_time > now() - interval '1 hour' AND event_time <= now()
         GROUP BY product_id
-    ), observed AS (
-        SELECT c.product_id, p.product_name, c.competitor_name, p.current_price, c.competitor_price,
-               (p.current_price - c.competitor_price) / p.current_price * 100 AS gap_pct,
-               coalesce(d.purchases, 0) AS purchases, c.event_time
-        FROM ({gate}) c
-        JOIN {products} p USING (product_id)
-        LEFT JOIN demand d USING (product_id)
-        WHERE c.event_time >= now() - make_interval(secs => %(staleness_s)s) AND NOT c.held
+    ), newest AS (
+        SELECT DISTINCT ON (product_id, competitor_name) product_id, competitor_name, state
+        FROM {undercuts}
+        ORDER BY product_id, competitor_name, observed_at DESC, landed_at DESC
     )
-    SELECT product_id, product_name, competitor_name, current_price, competitor_price, gap_pct, purchases,
-           event_time
-    FROM observed
-    WHERE gap_pct > %(clear_pct)s AND purchases < %(weak_velocity)s
-    ORDER BY product_id, competitor_name
+    SELECT c.product_id, p.product_name, c.competitor_name, p.current_price, c.competitor_price,
+           (p.current_price - c.competitor_price) / p.current_price * 100 AS gap_pct,
+           coalesce(d.purchases, 0) AS purchases, c.event_time
+    FROM newest u
+    JOIN ({gate}) c USING (product_id, competitor_name)
+    JOIN {products} p USING (product_id)
+    LEFT JOIN demand d USING (product_id)
+    WHERE u.state <> 'cleared' AND NOT c.held
+      AND c.event_time >= now() - make_interval(secs => %(staleness_s)s)
+      AND coalesce(d.purchases, 0) < %(weak_velocity)s
+    ORDER BY c.product_id, c.competitor_name
     """
 ).format(
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
+    undercuts=sql.Identifier(tables.COMPETITOR_UNDERCUTS),
     gate=GATE_SQL,
     products=sql.Identifier(tables.PRODUCTS),
 )
@@ -187,23 +190,14 @@ def undercut_alert(
 
 
 def undercut_alerts(conn: psycopg.Connection, rules: AlertRules) -> Found:
-    """A fresh competitor price more than the threshold below our current price on a product with weak
-    demand in the last hour; an open alert holds while the gap stays above the (lower) clear threshold."""
+    """An open undercut (as the stream processor judged it) on a product with weak demand in the last hour,
+    while its competitor's latest price is fresh and trusted."""
     params = {
         "staleness_s": rules.competitor_staleness_s,
-        "clear_pct": rules.undercut_clear_pct,
         "weak_velocity": rules.weak_demand_velocity,
         **gate_params(rules.gate_jump_pct, rules.gate_market_pct, rules.gate_confirm_pct),
     }
-    found = Found()
-    for row in conn.execute(UNDERCUT_SQL, params).fetchall():
-        alert = undercut_alert(*row)
-        (found.alerts if opens_undercut(row[5], rules) else found.holding).append(alert)
-    return found
-
-
-def opens_undercut(gap_pct: Decimal | float, rules: AlertRules) -> bool:
-    return float(gap_pct) > rules.undercut_pct
+    return Found(alerts=[undercut_alert(*row) for row in conn.execute(UNDERCUT_SQL, params).fetchall()])
 
 
 # ---- competitor price move -----------------------------------------------------------------------------

@@ -125,12 +125,14 @@ PRICE_CHANGES_TOPIC: Final[Topic] = Topic("pricing.price_changes", 3, SEVEN_DAYS
 
 
 class StreamOutput(StrEnum):
-    """What the stream processor (pricing_platform/streaming) derives from the clickstream; each is a topic
-    of its own, landed in PostgreSQL by an ingest worker like the raw streams."""
+    """What the stream processor (pricing_platform/streaming) derives from the clickstream and the
+    competitor prices; each is a topic of its own, landed in PostgreSQL by an ingest worker like the raw
+    streams (undercuts by the repricer, which also reprices their products)."""
 
     SESSIONS = "sessions"
     CART_ABANDONMENTS = "cart_abandonments"
     FUNNEL_MINUTES = "funnel_minutes"
+    UNDERCUTS = "undercuts"
 
 
 ONE_DAY_MS: Final[int] = 24 * 3600 * 1000
@@ -139,6 +141,7 @@ STREAM_OUTPUT_TOPICS: Final[dict[StreamOutput, Topic]] = {
     StreamOutput.SESSIONS: Topic("stream.sessions", 6, SEVEN_DAYS_MS),
     StreamOutput.CART_ABANDONMENTS: Topic("stream.cart_abandonments", 3, SEVEN_DAYS_MS),
     StreamOutput.FUNNEL_MINUTES: Topic("stream.funnel_minutes", 3, SEVEN_DAYS_MS),
+    StreamOutput.UNDERCUTS: Topic("stream.undercuts", 3, SEVEN_DAYS_MS),
 }
 # The clickstream re-keyed by session id (it arrives keyed by product): sessions are windowed per key. Only
 # the processor reads it, and only until its windows close, so a day of retention is plenty.

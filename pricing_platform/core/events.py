@@ -115,7 +115,28 @@ class FunnelMinute(msgspec.Struct, frozen=True):
     purchases: Count
 
 
-StreamOutputEvent = ShopperSession | CartAbandonment | FunnelMinute
+# What the stream processor derives from the competitor prices.
+UndercutState = Literal["opened", "deepened", "cleared"]
+
+
+class Undercut(msgspec.Struct, frozen=True):
+    """A competitor observation that moved a product × competitor pair across the undercut thresholds:
+    `opened` (more than UNDERCUT_PCT below our price), `deepened` (lower again while open) or `cleared`
+    (back within UNDERCUT_CLEAR_PCT). Keyed by product id; `event_id` is the observation's own id."""
+
+    event_id: uuid.UUID
+    product_id: ShortText
+    competitor_name: ShortText
+    state: UndercutState
+    competitor_price: Money
+    our_price: Money  # as the observation saw it
+    gap_pct: Decimal  # (our_price − competitor_price) / our_price × 100
+    previous_price: Money | None  # the pair's observation before this one, if the processor saw one
+    changes_last_hour: Count  # the pair's price changes within the hour before this one (velocity)
+    observed_at: UtcTimestamp
+
+
+StreamOutputEvent = ShopperSession | CartAbandonment | FunnelMinute | Undercut
 E = TypeVar("E")
 
 
@@ -238,6 +259,15 @@ def contract_violation(
             if event.minute.second or event.minute.microsecond:
                 return f"minute {event.minute.isoformat()} does not start a minute"
             return None
+        case Undercut():
+            if event.product_id not in known_products:
+                return f"unknown product_id {event.product_id!r}"
+            if event.competitor_name not in competitors:
+                return f"unknown competitor_name {event.competitor_name!r}"
+            for name, value in (("competitor_price", event.competitor_price), ("our_price", event.our_price)):
+                if violation := _money_violation(name, value):
+                    return violation
+            return None
     raise TypeError(f"not an event: {type(event).__name__}")
 
 
@@ -288,6 +318,7 @@ DECODERS: Final = {
     ShopperSession: msgspec.json.Decoder(ShopperSession),
     CartAbandonment: msgspec.json.Decoder(CartAbandonment),
     FunnelMinute: msgspec.json.Decoder(FunnelMinute),
+    Undercut: msgspec.json.Decoder(Undercut),
 }
 PRICE_FEED_DECODER: Final = msgspec.json.Decoder(PriceFeedEvent)
 

@@ -214,6 +214,23 @@ class Settings(BaseSettings):
         9107, ge=0, description="metrics of the worker landing the processor's topics; 0 disables"
     )
 
+    # --- undercuts: detected by the stream processor, repriced at once by `pricing-platform repricer` ----
+    undercut_pct: float = Field(
+        10.0, gt=0, description="a competitor this % below our price opens an undercut (reprice, alert)"
+    )
+    # Hysteresis: a competitor hovering around the open threshold kept opening and clearing the undercut
+    # every minute or two; it now stays open until the gap narrows below this lower threshold.
+    undercut_clear_pct: float = Field(
+        7.0, ge=0, description="an open undercut clears once the gap is below this %"
+    )
+    # The repricer prices from the observation that caused the undercut, so it waits for the competitor
+    # ingest worker to land it; past this, the undercut is recorded as not repriced (the next scheduled
+    # cycle prices the product anyway).
+    repricer_landing_wait_s: float = Field(
+        30.0, gt=0, description="how long the repricer waits for an undercut's observation to land"
+    )
+    repricer_metrics_port: int = Field(9108, ge=0, description="the repricer's metrics; 0 disables")
+
     # --- alerts ------------------------------------------------------------------------------------
     alert_webhook_url: str | None = Field(
         None, description="Slack-compatible incoming webhook; unset: log only"
@@ -224,12 +241,8 @@ class Settings(BaseSettings):
     alert_stock_velocity_window_h: int = Field(
         6, ge=1, description="sales window of the stock-out sensor's rate of sale (hours)"
     )
-    alert_undercut_pct: float = Field(10.0, gt=0, description="alert when a competitor is this % below us")
-    alert_weak_demand_velocity: int = Field(2, ge=0, description="...on a product with fewer purchases/h")
-    # Hysteresis: a competitor hovering around the open threshold kept opening and clearing the undercut
-    # alert every minute or two; it now stays open until the gap narrows below this lower threshold.
-    alert_undercut_clear_pct: float = Field(
-        7.0, ge=0, description="an open undercut alert clears only once the gap is below this %"
+    alert_weak_demand_velocity: int = Field(
+        2, ge=0, description="undercut alerts only on a product with fewer purchases an hour"
     )
     alert_clear_after_evaluations: int = Field(
         3, ge=1, description="an alert clears after this many consecutive evaluations without its condition"
@@ -454,11 +467,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _undercut_clears_below_its_open_threshold(self) -> Self:
-        if self.alert_undercut_clear_pct >= self.alert_undercut_pct:
+        if self.undercut_clear_pct >= self.undercut_pct:
             raise ValueError(
-                f"ALERT_UNDERCUT_CLEAR_PCT ({self.alert_undercut_clear_pct}) must be below "
-                f"ALERT_UNDERCUT_PCT ({self.alert_undercut_pct}): an undercut alert opens above the one "
-                "and clears below the other"
+                f"UNDERCUT_CLEAR_PCT ({self.undercut_clear_pct}) must be below UNDERCUT_PCT "
+                f"({self.undercut_pct}): an undercut opens above the one and clears below the other"
             )
         return self
 

@@ -54,6 +54,9 @@ PRICE_EXPERIMENT_BLOCKS: Final = "price_experiment_blocks"
 SHOPPER_SESSIONS: Final = "shopper_sessions"
 CART_ABANDONMENTS: Final = "cart_abandonments"
 FUNNEL_MINUTES: Final = "funnel_minutes"
+COMPETITOR_UNDERCUTS: Final = "competitor_undercuts"
+# NOTIFY channel: an event-driven recommendation's commit announces the event id it cites.
+RECOMMENDATIONS_CHANNEL: Final = "pricing_recommendations"
 
 ALL: Final = (
     PRODUCTS,
@@ -102,6 +105,7 @@ ALL: Final = (
     SHOPPER_SESSIONS,
     CART_ABANDONMENTS,
     FUNNEL_MINUTES,
+    COMPETITOR_UNDERCUTS,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

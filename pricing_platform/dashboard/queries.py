@@ -386,6 +386,24 @@ def competitor_landscape(conn: psycopg.Connection, max_age_s: int) -> pd.DataFra
 
 
 @query
+def recent_undercuts(conn: psycopg.Connection, hours: int = 24, limit: int = 50) -> pd.DataFrame:
+    """The stream processor's undercut transitions of the last `hours` (by observation time), newest
+    first, with what the repricer recommended and how long after the observation it did."""
+    return _frame(
+        conn,
+        sql.SQL(
+            "SELECT u.observed_at, u.product_id, u.competitor_name, u.state, u.competitor_price, "
+            "u.our_price, u.gap_pct, u.changes_last_hour, r.recommendation, r.recommended_price, "
+            "extract(epoch FROM r.created_at - u.observed_at)::float8 AS decided_after_s, u.outcome "
+            "FROM {undercuts} u LEFT JOIN {recs} r ON r.recommendation_id = u.recommendation_id "
+            "WHERE u.observed_at >= now() - make_interval(hours => %(hours)s) "
+            "ORDER BY u.observed_at DESC LIMIT %(limit)s"
+        ).format(undercuts=_t(tables.COMPETITOR_UNDERCUTS), recs=_t(tables.PRICING_RECOMMENDATIONS)),
+        {"hours": hours, "limit": limit},
+    )
+
+
+@query
 def funnel_by_category(conn: psycopg.Connection, marts_schema: str, days: int = 7) -> pd.DataFrame:
     return _frame(
         conn,

@@ -193,11 +193,27 @@ def programs(settings: Settings) -> list[Program]:
             "ingest-stream-outputs",
             _python(
                 "ingest",
-                *(o.value for o in StreamOutput),
+                *(o.value for o in StreamOutput if o is not StreamOutput.UNDERCUTS),
                 "--worker-id",
                 "local-stream-outputs",
                 "--metrics-port",
                 str(settings.stream_landing_metrics_port),
+            ),
+            PIPELINE,
+            directory=PROJECT_ROOT,
+            environment=kafka_env,
+        )
+    )
+    found.append(
+        Program(
+            # Lands the processor's undercuts and reprices each product at once.
+            "repricer",
+            _python(
+                "repricer",
+                "--worker-id",
+                "local-repricer",
+                "--metrics-port",
+                str(settings.repricer_metrics_port),
             ),
             PIPELINE,
             directory=PROJECT_ROOT,
@@ -331,7 +347,8 @@ def endpoints(settings: Settings) -> list[Endpoint]:
         relay = f"http://{settings.local_bind_host}:{settings.price_feed_metrics_port}/metrics"
         found.append(Endpoint("metrics price-feed relay", relay))
     for name, port in (("stream processor", settings.stream_metrics_port),
-                       ("ingest-stream-outputs", settings.stream_landing_metrics_port)):  # fmt: skip
+                       ("ingest-stream-outputs", settings.stream_landing_metrics_port),
+                       ("repricer", settings.repricer_metrics_port)):  # fmt: skip
         if port:
             found.append(Endpoint(f"metrics {name}", f"http://{settings.local_bind_host}:{port}/metrics"))
     if settings.local_s3:

@@ -44,6 +44,8 @@ def local_targets(settings: Settings) -> dict[str, list[str]]:
         jobs["stream-processor"] = [f"{host}:{settings.stream_metrics_port}"]
     if settings.stream_landing_metrics_port:
         jobs["ingest-stream-outputs"] = [f"{host}:{settings.stream_landing_metrics_port}"]
+    if settings.repricer_metrics_port:
+        jobs["repricer"] = [f"{host}:{settings.repricer_metrics_port}"]
     if settings.simulator_metrics_port:
         jobs["simulators"] = [f"{host}:{settings.simulator_metrics_port}"]
     jobs["pushgateway"] = [f"{host}:{settings.pushgateway_port}"]

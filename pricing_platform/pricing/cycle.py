@@ -41,6 +41,8 @@ INPUTS_SQL = sql.SQL(
                extract(epoch FROM %(now)s::timestamptz - event_time) AS age_s,
                held
         FROM ({gate}) gated
+        -- An event-driven cycle prices the products it names; the scheduled one every product (NULL).
+        WHERE %(ids)s::text[] IS NULL OR product_id = ANY(%(ids)s::text[])
     ), market AS (
         SELECT o.product_id,
                avg(o.competitor_price) FILTER (WHERE o.age_s <= %(staleness_s)s AND NOT o.held)
@@ -159,10 +161,24 @@ PROFIT_LOADED_COLUMNS = (
 )  # fmt: skip
 
 WRITTEN_COLUMNS = (*OUTPUT_COLUMNS, "strategy")
+TRIGGER_COLUMNS = ("triggered_by", "trigger_event_id")
 # COPY rather than INSERT … unnest: psycopg adapts big array parameters in Python, COPY streams rows.
 COPY_SQL = sql.SQL("COPY {} (cycle_id, {}) FROM STDIN").format(
-    sql.Identifier(tables.PRICING_RECOMMENDATIONS), sql.SQL(", ").join(map(sql.Identifier, WRITTEN_COLUMNS))
+    sql.Identifier(tables.PRICING_RECOMMENDATIONS),
+    sql.SQL(", ").join(map(sql.Identifier, (*WRITTEN_COLUMNS, *TRIGGER_COLUMNS))),
 )
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What started an event-driven cycle: per product, the event that caused its repricing."""
+
+    kind: str  # pricing_recommendations.triggered_by
+    events: dict[str, uuid.UUID]  # product id → event id
+
+    @property
+    def product_ids(self) -> list[str]:
+        return sorted(self.events)
 
 
 @dataclass(frozen=True)
@@ -181,18 +197,23 @@ class CycleSummary:
         return self.read_s + self.decide_s + self.write_s
 
 
-def input_params(rules: PricingRules, now: datetime) -> dict[str, object]:
-    """INPUTS_SQL's parameters."""
+def input_params(
+    rules: PricingRules, now: datetime, product_ids: list[str] | None = None
+) -> dict[str, object]:
+    """INPUTS_SQL's parameters (`product_ids`: only those products; None: all)."""
     return {
         "staleness_s": rules.staleness_s,
         "now": now,
+        "ids": product_ids,
         **gate_params(rules.gate_jump_pct, rules.gate_market_pct, rules.gate_confirm_pct),
     }
 
 
-def load_inputs(conn: psycopg.Connection, rules: PricingRules, now: datetime) -> dict[str, np.ndarray]:
+def load_inputs(
+    conn: psycopg.Connection, rules: PricingRules, now: datetime, product_ids: list[str] | None = None
+) -> dict[str, np.ndarray]:
     with conn.cursor() as cur:
-        cur.execute(INPUTS_SQL, input_params(rules, now))
+        cur.execute(INPUTS_SQL, input_params(rules, now, product_ids))
         return columns_from_rows(cur.fetchall(), LOADED_COLUMNS)
 
 
@@ -276,15 +297,26 @@ def _reference_conversion(merged: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def write_recommendations(
-    conn: psycopg.Connection, cycle_id: uuid.UUID, decided: dict[str, np.ndarray]
+    conn: psycopg.Connection,
+    cycle_id: uuid.UUID,
+    decided: dict[str, np.ndarray],
+    trigger: Trigger | None = None,
 ) -> None:
     columns = [python_values(decided[name]) for name in WRITTEN_COLUMNS]
+    kind = trigger.kind if trigger else "schedule"
     with conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
         for values in zip(*columns, strict=True):
-            copy.write_row((cycle_id, *values))
+            event = trigger.events.get(values[0]) if trigger else None
+            copy.write_row((cycle_id, *values, kind, event))
 
 
-def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | None = None) -> CycleSummary:
+def run_cycle(
+    conn: psycopg.Connection,
+    rules: PricingRules,
+    now: datetime | None = None,
+    *,
+    trigger: Trigger | None = None,
+) -> CycleSummary:
     """Read, decide and append one cycle in a single transaction (readers never see half a cycle).
 
     `rules` are the environment's; each category's stored policy overrides them (pricing/policy.py). The
@@ -292,15 +324,17 @@ def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | Non
     (`inputs_store_interval_s`), for every product, stored with the cycle's other inputs so that a preview
     of another strategy works from what this cycle saw.
     `now` is the instant the cycle prices at (the last hour's purchases, the prices' ages): the real
-    clock by default, a simulated one in simulated-time runs."""
+    clock by default, a simulated one in simulated-time runs.
+    `trigger`: an event-driven cycle (pricing/repricer.py) of only the products it names, each row citing
+    the event that caused it; its inputs are never the stored ones (they describe every product)."""
     cycle_id = uuid.uuid4()
     now = now or datetime.now(UTC)
     with conn.transaction():
         started = time.perf_counter()
         overrides = load_overrides(conn)
         rules_of = rules_by_category(rules, overrides)
-        inputs = load_inputs(conn, rules, now)
-        store = cycle_inputs.due(conn, rules.inputs_store_interval_s)
+        inputs = load_inputs(conn, rules, now, trigger.product_ids if trigger else None)
+        store = trigger is None and cycle_inputs.due(conn, rules.inputs_store_interval_s)
         ids = [pid for pid, category in zip(inputs["product_id"].tolist(), inputs["category"].tolist(),
                strict=True) if store or rules_of(category).strategy == "profit"]  # fmt: skip
         profit_inputs = load_profit_inputs(conn, rules, now, ids) if ids else None
@@ -309,7 +343,7 @@ def run_cycle(conn: psycopg.Connection, rules: PricingRules, now: datetime | Non
         decide_done = time.perf_counter()
         priced = len(decided["product_id"])
         if priced:
-            write_recommendations(conn, cycle_id, decided)
+            write_recommendations(conn, cycle_id, decided, trigger)
             if store and profit_inputs is not None:
                 document = cycle_inputs.to_json(rules, overrides, inputs, profit_inputs)
                 cycle_inputs.save(conn, cycle_id, now, document)

@@ -93,9 +93,10 @@ competitor_undercut_sensor = alert_sensor(
     "competitor_undercut_sensor",
     rules.COMPETITOR_UNDERCUT,
     "competitor undercut",
-    "Alerts when a competitor is more than ALERT_UNDERCUT_PCT % below our current price on a product with "
-    "fewer than ALERT_WEAK_DEMAND_VELOCITY purchases in the last hour; the alert holds until the gap is "
-    "below ALERT_UNDERCUT_CLEAR_PCT.",
+    "Alerts on an undercut the stream processor has opened (a competitor more than UNDERCUT_PCT % below "
+    "our price; it clears below UNDERCUT_CLEAR_PCT) on a product with fewer than "
+    "ALERT_WEAK_DEMAND_VELOCITY purchases in the last hour, while the competitor's price is fresh and "
+    "trusted by the price gate. The repricer has already repriced the product when it opened.",
     lambda _context, conn, alerting: Evaluation.of(rules.undercut_alerts(conn, alerting)),
 )
 

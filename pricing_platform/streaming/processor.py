@@ -4,6 +4,8 @@
                                                              └─ 1-min windows per product ─► funnel_minutes
     stream.clicks_by_session ─ session windows (gap STREAM_SESSION_GAP_S) ─┬─► stream.sessions
                                                  ≥ N add-to-carts, no purchase └─► stream.cart_abandonments
+    raw.competitor_prices ─ decode, validate ─ state per product × competitor ─► stream.undercuts
+                                               (undercuts.py: opened / deepened / cleared, velocity)
 
 (`funnel_minutes` is the topic `stream.funnel_minutes`.)
 
@@ -31,6 +33,7 @@ from quixstreams import Application, message_context
 from quixstreams.models import TopicConfig
 from quixstreams.models.serializers import Deserializer, Serializer
 from quixstreams.models.topics import Topic as QuixTopic
+from quixstreams.state.base.state import State
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from ingest_workers.batch import DeadLetter
@@ -41,6 +44,7 @@ from pricing_platform.core.events import (
     DECODERS,
     ENCODER,
     ClickstreamEvent,
+    CompetitorPriceEvent,
     contract_violation,
     decode_or_reason,
     future_violation,
@@ -48,6 +52,7 @@ from pricing_platform.core.events import (
 from pricing_platform.core.settings import Settings
 from pricing_platform.streaming import metrics
 from pricing_platform.streaming.clock import InputProgress, run_clock
+from pricing_platform.streaming.undercuts import Thresholds, observe
 from pricing_platform.streaming.windows import (
     CLOCK,
     CLOCK_VALUE,
@@ -61,7 +66,6 @@ from pricing_platform.streaming.windows import (
 
 log = logging.getLogger(__name__)
 
-_DECODE = DECODERS[ClickstreamEvent].decode
 PRODUCT_REFRESH_S = 30.0
 
 
@@ -73,18 +77,21 @@ class Rejected(msgspec.Struct, frozen=True):
     payload: bytes | None
 
 
-class ClickDeserializer(Deserializer):
-    """Bytes → `ClickstreamEvent` (exact decimals) or `Rejected`; on the re-keyed topic (`clock=True`)
-    also the clock's marker. On the raw topic a clock record is just malformed input."""
+class ContractDeserializer(Deserializer):
+    """Bytes → a raw event of the contract (exact decimals) or `Rejected`; on the re-keyed clickstream
+    (`clock=True`) also the clock's marker. On a raw topic a clock record is just malformed input."""
 
-    def __init__(self, *, clock: bool = False) -> None:
+    def __init__(
+        self, event_type: type[ClickstreamEvent | CompetitorPriceEvent], *, clock: bool = False
+    ) -> None:
         super().__init__()
+        self.decode = DECODERS[event_type].decode
         self.clock = clock
 
-    def __call__(self, value: bytes | None, ctx: Any = None) -> ClickstreamEvent | Rejected | object:
+    def __call__(self, value: bytes | None, ctx: Any = None) -> Any:
         if self.clock and value == CLOCK_VALUE:
             return CLOCK
-        event = decode_or_reason(value, _DECODE)
+        event = decode_or_reason(value, self.decode)
         return Rejected("malformed", event, value) if isinstance(event, str) else event
 
 
@@ -127,9 +134,12 @@ class Quarantine:
         return self._products
 
     def accept(self, value: Any, key: Any, timestamp: int, _headers: Any) -> bool:
-        if isinstance(value, ClickstreamEvent):
+        if isinstance(value, ClickstreamEvent | CompetitorPriceEvent):
             reason = contract_violation(
-                value, known_products=self._known(value.product_id), warehouses=(), competitors=()
+                value,
+                known_products=self._known(value.product_id),
+                warehouses=(),
+                competitors=catalog.COMPETITORS,
             )
             # As ingest: an event stamped in the future would also carry every window's time with it.
             if reason is None:
@@ -137,7 +147,8 @@ class Quarantine:
                 cutoff = now + timedelta(seconds=self.settings.ingest_max_future_skew_s)
                 reason = future_violation(value.timestamp, cutoff, now)
             if reason is None:
-                self.progress.saw(timestamp / 1000)
+                if isinstance(value, ClickstreamEvent):
+                    self.progress.saw(timestamp / 1000)
                 metrics.EVENTS.labels(outcome="accepted").inc()
                 return True
             value = Rejected("contract", reason, ENCODER.encode(value))
@@ -241,14 +252,14 @@ def build_topology(app: Application, settings: Settings, progress: InputProgress
     by_session = catalog.CLICKS_BY_SESSION_TOPIC
     raw_topic = app.topic(
         raw.name,
-        value_deserializer=ClickDeserializer(clock=False),
+        value_deserializer=ContractDeserializer(ClickstreamEvent),
         key_deserializer="bytes",
         config=_topic_config(raw),
         timestamp_extractor=event_time,
     )
     by_session_topic = app.topic(
         by_session.name,
-        value_deserializer=ClickDeserializer(clock=True),
+        value_deserializer=ContractDeserializer(ClickstreamEvent, clock=True),
         value_serializer=ContractSerializer(),
         key_serializer="str",
         key_deserializer="str",
@@ -295,6 +306,30 @@ def build_topology(app: Application, settings: Settings, progress: InputProgress
     abandonments.to_topic(
         output_topic(app, catalog.StreamOutput.CART_ABANDONMENTS), key=lambda a: str(a.session_id)
     )
+
+    competitor = catalog.TOPICS[catalog.Stream.COMPETITOR]
+    competitor_topic = app.topic(
+        competitor.name,
+        value_deserializer=ContractDeserializer(CompetitorPriceEvent),
+        key_deserializer="bytes",
+        config=_topic_config(competitor),
+    )
+    thresholds = Thresholds(settings.undercut_pct, settings.undercut_clear_pct)
+
+    def undercut(event: CompetitorPriceEvent, state: State) -> Any:
+        pair, found = observe(state.get(event.competitor_name), event, thresholds)
+        if pair is not None:
+            state.set(event.competitor_name, pair)
+        return found
+
+    undercuts = (
+        app.dataframe(competitor_topic)
+        .filter(quarantine.accept, metadata=True)
+        .apply(undercut, stateful=True)
+        .filter(lambda record: record is not None)
+        .apply(_counted(lambda record: record, "undercuts"))
+    )
+    undercuts.to_topic(output_topic(app, catalog.StreamOutput.UNDERCUTS), key=lambda u: u.product_id)
 
 
 def _closed_session(window: dict[str, Any], key: Any, *_: Any) -> tuple[Any, dict[str, Any]]:

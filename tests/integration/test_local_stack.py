@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
 
+from pricing_platform.core.catalog import TOPICS, Stream
+from pricing_platform.core.events import ENCODER, CompetitorPriceEvent
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
@@ -85,6 +89,11 @@ def _dagster_diagnosis(env: dict[str, str]) -> str:
     return f"Dagster runs: {runs}\n--- dagster.log (end) ---\n{tail}"
 
 
+def _log_tail(env: dict[str, str], service: str) -> str:
+    log = Path(env["LOCAL_STATE_DIR"]) / "logs" / f"{service}.log"
+    return log.read_text(errors="replace")[-3000:] if log.exists() else f"(no {service} log)"
+
+
 @pytest.fixture
 def stack_env() -> Iterator[dict[str, str]]:
     state = server_root("pricing-stack-")
@@ -103,6 +112,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         "SIMULATOR_METRICS_PORT": str(free_port()),
         "STREAM_METRICS_PORT": str(free_port()),
         "STREAM_LANDING_METRICS_PORT": str(free_port()),
+        "REPRICER_METRICS_PORT": str(free_port()),
         "PRICE_FEED_METRICS_PORT": str(free_port()),
         "PROMETHEUS_PORT": str(free_port()),
         "PUSHGATEWAY_PORT": str(free_port()),
@@ -132,6 +142,7 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
         "relay",
         "stream-processor",
         "ingest-stream-outputs",
+        "repricer",
         "simulators",
         "broker-retention",
         "prometheus",
@@ -189,6 +200,29 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
                    float(line.split()[-1]) > 0 for line in body.splitlines())  # fmt: skip
 
     wait_until(processor_reads, 90, "the stream processor reading clicks")
+
+    # An undercut on the running stack: the processor opens it and the repricer reprices that product.
+    with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+        ours = conn.execute("SELECT current_price FROM products WHERE product_id = 'P007'").fetchone()[0]  # type: ignore[index]
+    theirs = (ours * Decimal("0.7")).quantize(Decimal("0.01"))
+    undercut = CompetitorPriceEvent(
+        event_id=uuid.uuid4(), product_id="P007", competitor_name="ElectroHub", competitor_price=theirs,
+        our_price=ours, price_difference=theirs - ours,
+        price_difference_pct=((theirs - ours) / ours * 100).quantize(Decimal("0.01")),
+        timestamp=datetime.now(UTC),
+    )  # fmt: skip
+    producer = Producer(
+        {"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "enable.idempotence": False}
+    )
+    producer.produce(TOPICS[Stream.COMPETITOR].name, ENCODER.encode(undercut), b"P007")
+    assert producer.flush(30) == 0
+
+    def repriced() -> bool:
+        with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
+            query = "SELECT triggered_by FROM pricing_recommendations WHERE trigger_event_id = %s"
+            return conn.execute(query, (undercut.event_id,)).fetchone() == ("undercut",)
+
+    wait_until(repriced, 60, "the undercut repriced", lambda: _log_tail(stack_env, "repricer"))
 
     # Dagster: the UI answers, and the daemon runs the every-minute pricing schedule for real.
     dagster_url = f"http://127.0.0.1:{stack_env['DAGSTER_PORT']}/server_info"
@@ -248,7 +282,7 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     assert set(health) == {
         *(f"ingest-{s}" for s in ("clickstream", "inventory", "competitor")),
         *("price-feed-relay", "simulators", "pushgateway", "postgres-exporter", "prometheus"),
-        *("stream-processor", "ingest-stream-outputs"),
+        *("stream-processor", "ingest-stream-outputs", "repricer"),
     }
 
     def priced_in_prometheus() -> bool:
@@ -289,6 +323,7 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     supervisor.rpc().stopProcess("pipeline:simulators")
     delivered, in_doubt = _delivered(state_dir), _delivered(state_dir, "in_doubt")
     assert delivered["clickstream"] > 0
+    delivered["competitor"] += 1  # the undercut this test produced itself
 
     database = stack_env["DATABASE_URL"]
 

@@ -17,6 +17,7 @@ from pricing_platform.core.settings import default_settings
 from pricing_platform.pricing.cycle import load_inputs
 from pricing_platform.pricing.rules import PricingRules
 from tests.support.factories import price
+from tests.support.undercuts import UndercutDetector
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +26,20 @@ START = datetime.now(UTC) - timedelta(hours=2)
 
 
 class Scraper:
-    """Observations landed one ingest batch at a time, a minute apart."""
+    """Observations landed one ingest batch at a time, a minute apart; the stream processor's undercut
+    detection sees each."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
         self.at = START
+        self.undercuts = UndercutDetector(default_settings())
 
     def observe(self, competitor: str, value: str) -> None:
         self.at += timedelta(minutes=1)
+        event = price("P001", competitor, value, at=self.at)
         with self.conn.cursor() as cur:
-            CompetitorSink().write(cur, [price("P001", competitor, value, at=self.at)])
+            CompetitorSink().write(cur, [event])
+        self.undercuts.feed(self.conn, event)
 
     def observe_batch(self, competitor: str, *values: str) -> None:
         """Several observations landed by one ingest batch (a backlog caught up)."""

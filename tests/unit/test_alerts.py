@@ -19,7 +19,7 @@ from pricing_platform.alerting.decisions import (
     moved,
     plan_messages,
 )
-from pricing_platform.alerting.rules import AlertRules, opens_undercut, price_moved_further
+from pricing_platform.alerting.rules import AlertRules, price_moved_further
 from pricing_platform.alerting.store import Alert, SyncResult
 from pricing_platform.alerting.webhook import digest_payload, slack_payload, summary_payload
 from pricing_platform.core.settings import Settings, default_settings
@@ -157,15 +157,9 @@ def test_a_price_move_is_renotified_only_when_it_moves_the_minimum_further() -> 
     assert not price_moved_further(down, {}, move_alert(10.0))  # never announced: nothing to compare
 
 
-def test_undercut_opens_above_its_threshold_and_only_holds_between_the_two() -> None:
-    undercut = rules(alert_undercut_pct=10.0, alert_undercut_clear_pct=7.0)
-    assert opens_undercut(10.5, undercut)
-    assert not opens_undercut(10.0, undercut)  # holds an open alert (the query keeps gaps above 7 %)
-
-
 def test_undercut_clear_threshold_must_be_below_the_open_one() -> None:
-    with pytest.raises(ValueError, match=r"ALERT_UNDERCUT_CLEAR_PCT .* must be below ALERT_UNDERCUT_PCT"):
-        Settings(_env_file=None, alert_undercut_pct=10.0, alert_undercut_clear_pct=10.0)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"UNDERCUT_CLEAR_PCT .* must be below UNDERCUT_PCT"):
+        Settings(_env_file=None, undercut_pct=10.0, undercut_clear_pct=10.0)  # type: ignore[call-arg]
 
 
 def pending(alert_id: int, severity: str = "warning", resolved: bool = False) -> Pending:

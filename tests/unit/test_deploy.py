@@ -44,6 +44,7 @@ PLATFORM_SERVICES = frozenset(
         "price-feed-relay",
         "stream-processor",
         "ingest-stream-outputs",
+        "repricer",
         "simulators",
         "dagster-webserver",
         "dagster-daemon",
@@ -542,6 +543,7 @@ def test_prometheus_scrapes_services_that_exist_on_their_ports() -> None:
         "postgres-exporter",
         "stream-processor",
         "ingest-stream-outputs",
+        "repricer",
     }
     assert serving - set(scraped) == set(), "services serving metrics that Prometheus never scrapes"
     # Jobs are named after their services: the alert rules and dashboards select on `job`.

@@ -171,6 +171,7 @@ def test_deploy_config_scrapes_exactly_the_compose_services() -> None:
         "price-feed-relay": {"price-feed-relay:9105"},
         "stream-processor": {"stream-processor:9106"},
         "ingest-stream-outputs": {"ingest-stream-outputs:9107"},
+        "repricer": {"repricer:9108"},
         "simulators": {"simulators:9104"},
         "pushgateway": {"pushgateway:9091"},
         "postgres-exporter": {"postgres-exporter:9187"},

@@ -1,4 +1,5 @@
-"""Competitors: where each competitor's latest price stands against ours, and who undercuts most."""
+"""Competitors: where each competitor's latest price stands against ours, who undercuts most, and the
+undercuts the platform repriced within seconds."""
 
 import plotly.express as px
 import streamlit as st
@@ -54,6 +55,24 @@ def live() -> None:
         delta_color="off",
     )
     st.dataframe(ranking.round(2), hide_index=True, width="stretch")
+
+    st.subheader("Undercuts repriced, last 24 h")
+    undercuts = ui.load("recent_undercuts")
+    threshold = ui.settings().undercut_pct
+    if not ui.has_rows(
+        undercuts,
+        "Undercuts",
+        f"The stream processor reports a competitor more than {threshold:g} % below our price "
+        "(UNDERCUT_PCT); the repricer then reprices that product at once. `up` runs both.",
+    ):
+        return
+    decided = undercuts["decided_after_s"].dropna()
+    if not decided.empty:
+        st.caption(
+            f"{len(undercuts)} undercut moves; median {decided.median():.1f} s from the competitor's "
+            "observation to our recommendation."
+        )
+    st.dataframe(undercuts.round(2), hide_index=True, width="stretch")
 
 
 live()
