@@ -179,8 +179,8 @@ def stream_processor(
         int | None, typer.Option(help="Prometheus port (default STREAM_METRICS_PORT; 0: off)")
     ] = None,
 ) -> None:
-    """Run the stream processor (sessions, cart abandonment, funnel per minute) until SIGTERM/SIGINT. Run
-    one: its clock follows its own input (docs/operations.md)."""
+    """Run the stream processor (sessions, cart abandonment, funnel per minute, undercuts) until
+    SIGTERM/SIGINT. Start several, each with its own id, to share the partitions (docs/operations.md)."""
     import socket
 
     from pricing_platform.observability.metrics import serve_metrics

@@ -55,6 +55,7 @@ SHOPPER_SESSIONS: Final = "shopper_sessions"
 CART_ABANDONMENTS: Final = "cart_abandonments"
 FUNNEL_MINUTES: Final = "funnel_minutes"
 COMPETITOR_UNDERCUTS: Final = "competitor_undercuts"
+STREAM_CLOCK_PROGRESS: Final = "stream_clock_progress"
 # NOTIFY channel: an event-driven recommendation's commit announces the event id it cites.
 RECOMMENDATIONS_CHANNEL: Final = "pricing_recommendations"
 
@@ -106,6 +107,7 @@ ALL: Final = (
     CART_ABANDONMENTS,
     FUNNEL_MINUTES,
     COMPETITOR_UNDERCUTS,
+    STREAM_CLOCK_PROGRESS,
 )
 
 # dbt marts: built by dbt in the DBT_MARTS_SCHEMA schema, not by the migrations (a test checks each is a

@@ -351,7 +351,10 @@ def run_processor(settings: Settings, processor_id: str) -> None:
     build_topology(app, settings, progress)
     stop = threading.Event()
     clock = threading.Thread(
-        target=run_clock, args=(settings, progress, stop), name="stream-clock", daemon=True
+        target=run_clock,
+        args=(settings, progress, stop, processor_group(settings), processor_id),
+        name="stream-clock",
+        daemon=True,
     )
     clock.start()
     try:

@@ -24,6 +24,7 @@ from confluent_kafka import Producer
 from pricing_platform.core.catalog import PRODUCTS, TOPICS, Stream
 from pricing_platform.core.events import ENCODER, ClickstreamEvent
 from pricing_platform.core.settings import Settings
+from pricing_platform.streaming.clock import group_time
 from pricing_platform.streaming.processor import processor_group
 from tests.support.workers import PlatformProcess, wait_until
 
@@ -314,3 +315,28 @@ def test_the_clock_closes_sessions_on_a_quiet_shop(
     finally:
         processor.stop_quietly()
         landing.stop_quietly()
+
+
+def test_replicas_tell_the_slowest_live_replicas_time(database: str) -> None:
+    """The clock replicas agree on (streaming/clock.py), against the real table."""
+    with psycopg.connect(database, autocommit=True) as conn:
+
+        def told(replica: str, own: float | None, *, holding: bool = True) -> float | None:
+            return group_time(conn, "g", replica, own, live_s=300, holding=holding)
+
+        assert told("a", 1000.0) == 1000.0
+        # b has read nothing yet: it may have a backlog on its way, so nobody tells anything.
+        assert told("b", None) is None
+        assert told("a", 1010.0) is None
+        # b catches up behind a: the slowest one's time.
+        assert told("b", 900.0) == 900.0
+        assert told("a", 1020.0) == 900.0
+        # An idle b (no click in its first quiet period) withdraws and holds nobody back.
+        assert told("b", None, holding=False) == 1020.0
+        # A replica whose report is older than the live period (it died) is left out.
+        told("c", 500.0)
+        conn.execute("UPDATE stream_clock_progress SET reported_at = now() - interval '301 seconds' "
+                     "WHERE processor_id = 'c'")  # fmt: skip
+        assert told("a", 1030.0) == 1030.0
+        # Another group's replicas are not ours.
+        assert group_time(conn, "other", "x", 10.0, live_s=300, holding=True) == 10.0
