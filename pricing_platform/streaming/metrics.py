@@ -20,3 +20,8 @@ CLOCK_TICKS = Counter(
 LAST_CLOCK = Gauge(
     "stream_processor_clock_time_seconds", "The event time the clock last told the partitions (epoch s)"
 )
+REDELIVERED = Counter(
+    "stream_processor_redelivered_total",
+    "Messages the broker handed over again at or below an offset already processed (processed again, "
+    "idempotently; their offset is not stored twice)",
+)

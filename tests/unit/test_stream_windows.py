@@ -125,3 +125,21 @@ def test_stream_outputs_are_checked_against_the_contract() -> None:
     assert "does not start a minute" in contract_violation(
         odd, known_products=known, warehouses=(), competitors=()
     )
+
+
+def test_an_offset_handed_over_again_is_processed_but_not_stored_twice() -> None:
+    from quixstreams.checkpointing.checkpoint import BaseCheckpoint
+
+    from pricing_platform.streaming import metrics
+    from pricing_platform.streaming.processor import _tolerate_redelivery
+
+    _tolerate_redelivery()
+    _tolerate_redelivery()  # once is enough, however often a processor starts
+    checkpoint = object.__new__(BaseCheckpoint)
+    checkpoint._tp_offsets, checkpoint._starting_tp_offsets, checkpoint._total_offsets_processed = {}, {}, 0
+    before = metrics.REDELIVERED._value.get()
+    for offset in (523, 525, 523, 525, 526):
+        checkpoint.store_offset("raw.competitor_prices", 1, offset)
+    assert checkpoint._tp_offsets == {("raw.competitor_prices", 1): 526}
+    assert checkpoint._total_offsets_processed == 3
+    assert metrics.REDELIVERED._value.get() - before == 2
