@@ -42,7 +42,7 @@ class Sink(Protocol):
     def write(self, cur: psycopg.Cursor, events: Sequence[Event]) -> SinkResult: ...
 
 
-def _existing_ids(cur: psycopg.Cursor, table: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+def existing_ids(cur: psycopg.Cursor, table: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
     cur.execute(
         sql.SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s)").format(sql.Identifier(table)), (ids,)
     )
@@ -54,7 +54,7 @@ E = TypeVar("E", ClickstreamEvent, InventoryEvent, CompetitorPriceEvent)
 
 def _drop_duplicates(cur: psycopg.Cursor, table: str, events: Sequence[E]) -> list[E]:
     """Events whose id is neither stored already nor repeated earlier in the batch."""
-    seen = _existing_ids(cur, table, [e.event_id for e in events])
+    seen = existing_ids(cur, table, [e.event_id for e in events])
     fresh: list[E] = []
     for event in events:
         if event.event_id not in seen:
@@ -126,7 +126,7 @@ class ClickstreamSink:
     def _drop_duplicates(cur: psycopg.Cursor, rows: ClickRows) -> ClickRows:
         """Rows whose id is neither stored already nor repeated earlier in the batch."""
         ids = [uuid.UUID(bytes=b) for b in rows.batch.column("event_id").to_pylist()]
-        seen = _existing_ids(cur, tables.CLICKSTREAM_EVENTS, ids)
+        seen = existing_ids(cur, tables.CLICKSTREAM_EVENTS, ids)
         keep = []
         for index, event_id in enumerate(ids):
             if event_id not in seen:

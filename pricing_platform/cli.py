@@ -123,12 +123,11 @@ def ingest(
     from prometheus_client import start_http_server
 
     from ingest_workers.worker import run_workers
-    from pricing_platform.core.catalog import LANDED_TOPICS, StreamOutput
+    from pricing_platform.core.catalog import INGESTED_OUTPUTS
 
     _configure_logging()
     settings = get_settings()
-    # Undercuts are landed by the repricer, which prices them as it lands them.
-    names = {s.value: s for s in LANDED_TOPICS if s is not StreamOutput.UNDERCUTS}
+    names = {s.value: s for s in (*Stream, *INGESTED_OUTPUTS)}
     unknown = [name for name in streams if name not in names]
     if unknown or not streams:
         raise typer.BadParameter(f"unknown stream(s) {unknown}; expected some of {sorted(names)}")

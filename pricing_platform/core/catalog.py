@@ -135,6 +135,11 @@ class StreamOutput(StrEnum):
     UNDERCUTS = "undercuts"
 
 
+# What the ingest workers land (`ingest …`); the undercuts are landed by the repricer, which prices them.
+INGESTED_OUTPUTS: Final[tuple[StreamOutput, ...]] = tuple(
+    o for o in StreamOutput if o is not StreamOutput.UNDERCUTS
+)
+
 ONE_DAY_MS: Final[int] = 24 * 3600 * 1000
 
 STREAM_OUTPUT_TOPICS: Final[dict[StreamOutput, Topic]] = {

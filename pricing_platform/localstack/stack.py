@@ -27,7 +27,7 @@ from rich.table import Table
 
 from ingest_workers.offsets import forget_positions
 from pricing_platform.core import tables
-from pricing_platform.core.catalog import TOPICS, Stream, StreamOutput, consumer_group
+from pricing_platform.core.catalog import INGESTED_OUTPUTS, TOPICS, Stream, consumer_group
 from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack import s3
@@ -193,7 +193,7 @@ def programs(settings: Settings) -> list[Program]:
             "ingest-stream-outputs",
             _python(
                 "ingest",
-                *(o.value for o in StreamOutput if o is not StreamOutput.UNDERCUTS),
+                *(o.value for o in INGESTED_OUTPUTS),
                 "--worker-id",
                 "local-stream-outputs",
                 "--metrics-port",

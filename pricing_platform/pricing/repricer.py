@@ -31,7 +31,7 @@ from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 from psycopg import sql
 
-from ingest_workers.sinks import SinkResult
+from ingest_workers.sinks import SinkResult, existing_ids
 from ingest_workers.worker import IngestWorker
 from pricing_platform.core import catalog, tables
 from pricing_platform.core.events import Undercut
@@ -64,9 +64,6 @@ _INSERT = sql.SQL(
     RETURNING event_id
     """
 ).format(undercuts=sql.Identifier(tables.COMPETITOR_UNDERCUTS))
-_LANDED = sql.SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s)").format(
-    sql.Identifier(tables.COMPETITOR_PRICES)
-)
 _OUTCOME = sql.SQL(
     """
     UPDATE {undercuts} u
@@ -138,8 +135,7 @@ class UndercutRepricer:
         Each poll is its own statement, so it sees what the competitor worker committed meanwhile."""
         deadline = time.monotonic() + self.landing_wait_s
         while True:
-            cur.execute(_LANDED, (ids,))
-            landed = {row[0] for row in cur.fetchall()}
+            landed = existing_ids(cur, tables.COMPETITOR_PRICES, ids)
             if len(landed) == len(ids) or time.monotonic() > deadline:
                 return landed
             time.sleep(LANDING_POLL_S)

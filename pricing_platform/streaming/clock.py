@@ -135,9 +135,8 @@ def run_clock(
             told = group_time(conn, group, processor_id, own, settings.stream_clock_quiet_s, holding=holding)
             if told is not None:
                 tick(producer, topic, told)
-        except (
-            Exception
-        ) as exc:  # a broker or database outage must not end the processor; the next tick retries
+        # A broker or database outage must not end the processor; the next tick retries.
+        except Exception as exc:
             log.warning("clock tick to %s failed: %s", topic.name, exc)
             if conn is not None:
                 conn.close()
