@@ -22,7 +22,6 @@ import pytest
 from psycopg.rows import dict_row
 
 from pricing_platform.core.catalog import PRODUCTS_BY_ID
-from pricing_platform.core.events import CompetitorPriceEvent
 from pricing_platform.core.settings import Settings
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.alerts import (
@@ -31,6 +30,7 @@ from pricing_platform.sensors.alerts import (
     quality_sensor,
     stock_out_sensor,
 )
+from tests.support.factories import price as competitor_price
 from tests.support.servers import free_port
 from tests.support.undercuts import UndercutDetector
 
@@ -217,11 +217,7 @@ class UndercutStream:
     def observe(self, product_id: str, competitor: str, price: Decimal, at: datetime) -> str | None:
         observe_competitor(self.settings, product_id, competitor, price, at)
         ours = current_price(self.settings, product_id)
-        event = CompetitorPriceEvent(
-            event_id=uuid.uuid4(), product_id=product_id, competitor_name=competitor, competitor_price=price,
-            our_price=ours, price_difference=price - ours,
-            price_difference_pct=((price - ours) / ours * 100).quantize(Decimal("0.01")), timestamp=at,
-        )  # fmt: skip
+        event = competitor_price(product_id, competitor, price, at=at, ours=ours)
         with psycopg.connect(self.settings.database_conninfo, autocommit=True) as conn:
             return self.detector.feed(conn, event)
 

@@ -18,6 +18,7 @@ from pricing_platform.core.catalog import PRODUCTS, TOPICS, Stream
 from pricing_platform.core.events import ENCODER, CompetitorPriceEvent
 from pricing_platform.core.settings import Settings
 from pricing_platform.streaming.processor import processor_group
+from tests.support.factories import price
 from tests.support.workers import PlatformProcess, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.integration
@@ -29,13 +30,9 @@ CENTS = Decimal("0.01")
 
 def _scrape(product_index: int, factor: str, at: datetime) -> CompetitorPriceEvent:
     product = PRODUCTS[product_index]
-    ours = product.base_price
-    theirs = (ours * Decimal(factor)).quantize(CENTS)
-    return CompetitorPriceEvent(
-        event_id=uuid.uuid4(), product_id=product.product_id, competitor_name="TechMart",
-        competitor_price=theirs, our_price=ours, price_difference=theirs - ours,
-        price_difference_pct=((theirs - ours) / ours * 100).quantize(CENTS), timestamp=at,
-    )  # fmt: skip
+    return price(
+        product.product_id, "TechMart", (product.base_price * Decimal(factor)).quantize(CENTS), at=at
+    )
 
 
 def test_each_undercut_reprices_its_product_once_from_that_observation(

@@ -58,9 +58,15 @@ def movement(
 
 
 def price(
-    product_id: str, competitor: str, competitor_price: str, *, at: datetime | None = None
+    product_id: str,
+    competitor: str,
+    competitor_price: str | Decimal,
+    *,
+    at: datetime | None = None,
+    ours: Decimal | None = None,
 ) -> CompetitorPriceEvent:
-    ours = PRODUCTS_BY_ID[product_id].base_price
+    """A competitor's observation; `ours`: our price as the scrape saw it (default: the catalog's)."""
+    ours = PRODUCTS_BY_ID[product_id].base_price if ours is None else ours
     theirs = Decimal(competitor_price)
     difference = theirs - ours
     return CompetitorPriceEvent(

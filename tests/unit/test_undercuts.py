@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pricing_platform.core.events import CompetitorPriceEvent, Undercut
 from pricing_platform.pricing.repricer import rounds
 from pricing_platform.streaming.undercuts import PairState, Thresholds, observe
+from tests.support.factories import price as competitor_price
 
 OURS = Decimal("100.00")
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -16,13 +16,7 @@ THRESHOLDS = Thresholds(open_pct=10.0, clear_pct=7.0)
 
 
 def scrape(price: str, minutes: float, ours: Decimal = OURS) -> CompetitorPriceEvent:
-    theirs = Decimal(price)
-    return CompetitorPriceEvent(
-        event_id=uuid.uuid4(), product_id="P001", competitor_name="TechMart", competitor_price=theirs,
-        our_price=ours, price_difference=theirs - ours,
-        price_difference_pct=((theirs - ours) / ours * 100).quantize(Decimal("0.01")),
-        timestamp=T0 + timedelta(minutes=minutes),
-    )  # fmt: skip
+    return competitor_price("P001", "TechMart", price, at=T0 + timedelta(minutes=minutes), ours=ours)
 
 
 def run(prices: list[tuple[str, float]]) -> tuple[PairState | None, list[Undercut | None]]:
