@@ -21,11 +21,20 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def _approve(recommendation_id: int, label: str, analyst: str, note: str) -> None:
+NOTE_KEY = "approve_note"
+
+
+def _note() -> str:
+    """The note as the click's own rerun carries it: a value bound when the buttons were drawn misses a
+    note typed (and sent) after that rerun, and a rejection would then be refused for want of one."""
+    return str(st.session_state.get(NOTE_KEY) or "")
+
+
+def _approve(recommendation_id: int, label: str, analyst: str) -> None:
     """Runs on the click, with the recommendation that was on screen (never whatever a rerun with a newer
     cycle would put first in the list)."""
     try:
-        change = approve(ui.settings().approvals_conninfo, recommendation_id, analyst, note)
+        change = approve(ui.settings().approvals_conninfo, recommendation_id, analyst, _note())
     except (ApprovalRefused, ApprovalFailed) as problem:
         st.session_state["approval_outcome"] = ("error", f"Not approved ({label}): {problem}")
         return
@@ -38,10 +47,10 @@ def _approve(recommendation_id: int, label: str, analyst: str, note: str) -> Non
     )
 
 
-def _review(recommendation_id: int, label: str, decision: str, analyst: str, note: str, hours: float) -> None:
+def _review(recommendation_id: int, label: str, decision: str, analyst: str, hours: float) -> None:
     try:
         review = review_recommendation(
-            ui.settings().approvals_conninfo, recommendation_id, decision, analyst, note,
+            ui.settings().approvals_conninfo, recommendation_id, decision, analyst, _note(),
             hours if decision == "snoozed" else None,
         )  # fmt: skip
     except (PolicyRefused, PolicyFailed) as problem:
@@ -113,11 +122,9 @@ if recommendations is not None and not recommendations.empty:
             key="approve_choice",
         )
         analyst = ui.analyst()
-        note = st.text_input("Note (optional; a rejection needs one)", key="approve_note")
+        st.text_input("Note (optional; a rejection needs one)", key=NOTE_KEY)
         ready = choice is not None and analyst is not None
-        args = (
-            (choice, labels.get(choice, ""), analyst or "", note) if choice is not None else (0, "", "", "")
-        )
+        args = (choice, labels.get(choice, ""), analyst or "") if choice is not None else (0, "", "")
         approve_column, reject_column, snooze_column = st.columns(3)
         approve_column.button(
             "Approve price change", key="approve", type="primary", disabled=not ready,

@@ -87,8 +87,11 @@ def run_live_market(
             deliveries.publish_metrics()
             # Recorded before the storefront's consumer closes: a close that waits on a lost broker
             # must not cost the record of what was acknowledged.
+            # In doubt: every event sent but not acknowledged, failed or still unanswered when the flush
+            # gave up (a slow broker may store those after all).
             if delivered_log is not None:
-                record_delivered(delivered_log, seed, deliveries.delivered, deliveries.failed)
+                unacknowledged = {s: sent[s] - deliveries.delivered[s] for s in streams}
+                record_delivered(delivered_log, seed, deliveries.delivered, unacknowledged)
             storefront.close()
     if deliveries.failures:
         raise RuntimeError(
@@ -123,16 +126,16 @@ def _produce(
 
 
 def record_delivered(
-    path: Path, seed: int, delivered: dict[Stream, int], failed: dict[Stream, int] | None = None
+    path: Path, seed: int, delivered: dict[Stream, int], in_doubt: dict[Stream, int] | None = None
 ) -> None:
-    """Append this run's acknowledged events per stream (a soak adds them up across restarts), and the
-    events whose delivery failed: "in doubt", since the broker may have stored one whose ack was lost."""
+    """Append this run's acknowledged events per stream (a soak adds them up across restarts), and those
+    `in_doubt`: sent but not acknowledged, since the broker may have stored one whose ack was lost."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line: dict[str, object] = {
         "at": datetime.now(UTC).isoformat(),
         "seed": seed,
         **{s.value: n for s, n in delivered.items()},
-        "in_doubt": {s.value: n for s, n in (failed or {}).items()},
+        "in_doubt": {s.value: n for s, n in (in_doubt or {}).items()},
     }
     with path.open("a") as handle:
         handle.write(json.dumps(line) + "\n")
