@@ -4,13 +4,15 @@ not see a bad cycle (the dbt marts, through the `pricing_recommendations_checked
 whose ERROR checks passed, so blocking holds whatever evaluated the checks and whenever it ran: a cycle
 never checked, or checked and failed, is never read.
 
-The newest checked cycle is also how far checking has got: cycles appended after it are the ones still
-to check. One appended before it that committed late is skipped, and stays unread."""
+The newest checked cycle is also how far checking has got: the cycles still to check are those not checked
+that were stamped after it, or up to `LATE_COMMIT_GRACE` before it. A cycle is stamped when its
+transaction starts, so an event-driven cycle (the repricer's) can commit after a scheduled cycle that
+started later and was checked first; the grace lets it be checked and applied all the same."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
 
@@ -23,15 +25,19 @@ from pricing_platform.quality.checks import checks_for
 from pricing_platform.quality.framework import CheckOutcome, QualityCheck, Severity, Thresholds, Validation
 
 RECOMMENDATION_CHECKS: Final[tuple[QualityCheck, ...]] = checks_for(tables.PRICING_RECOMMENDATIONS)
+# Far longer than a cycle's transaction (seconds, for a scheduled run and a repricer's round alike), short
+# enough that an outage's backlog is not checked long after the fact.
+LATE_COMMIT_GRACE: Final = timedelta(minutes=10)
 
 _UNCHECKED = sql.SQL(
     """
     SELECT cycle_id, min(created_at) AS created_at
-    FROM {recs}
-    WHERE created_at > coalesce((SELECT max(cycle_created_at) FROM {checked}), '-infinity')
+    FROM {recs} r
+    WHERE created_at > coalesce((SELECT max(cycle_created_at) FROM {checked}), '-infinity') - %(grace)s
+      AND NOT EXISTS (SELECT FROM {checked} c WHERE c.cycle_id = r.cycle_id)
     GROUP BY cycle_id
     ORDER BY 2 DESC
-    LIMIT %s
+    LIMIT %(limit)s
     """
 ).format(
     recs=sql.Identifier(tables.PRICING_RECOMMENDATIONS), checked=sql.Identifier(tables.PRICING_CYCLE_CHECKS)
@@ -77,9 +83,8 @@ class CycleVerdict:
 
 
 def unchecked_cycles(conn: psycopg.Connection, limit: int) -> list[Cycle]:
-    """The newest `limit` cycles appended after the newest checked one, oldest first (so the watermark
-    only moves forward)."""
-    rows = conn.execute(_UNCHECKED, (limit,)).fetchall()
+    """The newest `limit` cycles still to check (module docstring), oldest first."""
+    rows = conn.execute(_UNCHECKED, {"grace": LATE_COMMIT_GRACE, "limit": limit}).fetchall()
     return [Cycle(cycle_id, created_at) for cycle_id, created_at in reversed(rows)]
 
 

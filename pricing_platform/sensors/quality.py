@@ -1,13 +1,14 @@
 """Checks every pricing cycle within a minute of the engine appending it, in the long-lived code server
 rather than in the every-minute pricing run (which never imports great-expectations: 7–10 s a process).
 
-Every 20 s `recommendation_checks_sensor` looks for cycles appended after the newest checked one (the
-checked-cycle watermark, quality/cycles.py), validates each with the recommendation suite, records its
-verdict (the marts read only cycles whose ERROR checks passed) and reports one `AssetCheckEvaluation` per
-check through `SensorResult(asset_events=...)`. Those events are keyed by the asset check
-(`pricing_recommendations` + check name), not by a run, so they attach to the asset whichever code location
-defines it (Dagster cannot run a check defined in one location on an asset of another: dagster-io/dagster
-issue 17808). Each evaluation names the materialisation of the cycle it checked when Dagster recorded one.
+Every 20 s `recommendation_checks_sensor` looks for cycles not checked yet (from the checked-cycle
+watermark on, with a grace for late commits: quality/cycles.py), validates each with the recommendation
+suite, records its verdict (the marts read only cycles whose ERROR checks passed) and reports one
+`AssetCheckEvaluation` per check through `SensorResult(asset_events=...)`. Those events are keyed by the
+asset check (`pricing_recommendations` + check name), not by a run, so they attach to the asset whichever
+code location defines it (Dagster cannot run a check defined in one location on an asset of another:
+dagster-io/dagster issue 17808). Each evaluation names the materialisation of the cycle it checked when
+Dagster recorded one.
 """
 
 import json

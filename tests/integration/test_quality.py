@@ -43,6 +43,7 @@ from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.quality import CHECKS, CHECKS_BY_NAME, CheckOutcome, Thresholds
 from pricing_platform.quality.checks import checks_for
 from pricing_platform.quality.cli import quality_command
+from pricing_platform.quality.cycles import LATE_COMMIT_GRACE, unchecked_cycles
 from pricing_platform.quality.engine import validate
 from pricing_platform.resources import build_resources
 from pricing_platform.sensors.alerts import quality_sensor
@@ -692,6 +693,24 @@ def test_the_sensor_checks_each_new_cycle_once_and_its_evaluations_attach_to_the
         ).fetchone()
     assert alerts == [("asset_check:pricing_recommendations:recommendations_confidence_in_range",)]
     assert left_open == (0,), "each evaluation closes its connections (the code server lives on)"
+
+
+def test_a_cycle_that_committed_after_a_newer_one_was_checked_is_still_checked(settings: Settings) -> None:
+    """An undercut's cycle stamped before a scheduled one but committed after that one's check: the
+    checked-cycle watermark must not skip it (within the grace), or its move is never applied."""
+    seed_clean(settings)  # one cycle, never checked
+    with psycopg.connect(settings.database_conninfo, autocommit=True) as conn:
+        late = conn.execute("SELECT DISTINCT cycle_id FROM pricing_recommendations").fetchall()
+        assert len(late) == 1
+        conn.execute(
+            "INSERT INTO pricing_cycle_checks (cycle_id, cycle_created_at, passed, failed_checks) "
+            "SELECT %s, max(created_at) + interval '5 seconds', true, '{}' FROM pricing_recommendations",
+            (uuid.uuid4(),),
+        )  # a newer cycle, checked first
+        assert [c.cycle_id for c in unchecked_cycles(conn, 5)] == [late[0][0]]
+
+        conn.execute("UPDATE pricing_recommendations SET created_at = created_at - %s", (LATE_COMMIT_GRACE,))
+        assert unchecked_cycles(conn, 5) == [], "older than the grace: an outage's backlog stays unchecked"
 
 
 def registered_definitions(settings: Settings) -> dg.Definitions:

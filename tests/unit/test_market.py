@@ -196,7 +196,7 @@ def test_no_platform_code_reads_the_truth() -> None:
 
 def test_rng_streams_are_independent() -> None:
     # More sessions must not move the competitors' prices or the truth.
-    a, b = Market(21, START, config(40_000)), Market(21, START, config(80_000))
+    a, b = Market(21, START, config(4_000)), Market(21, START, config(8_000))
     assert [d.elasticity for d in a.demand] == [d.elasticity for d in b.demand]
     moment = START + timedelta(days=2)
     a.advance(moment)
