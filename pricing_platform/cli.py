@@ -70,7 +70,8 @@ def topics_create() -> None:
 @topics_app.command("broker")
 def topics_broker() -> None:
     """Local stack only: put right what a crash left in the embedded broker's S3 storage (a truncated batch,
-    empty cluster metadata), then run the broker in this process (the process manager starts it so)."""
+    cut-off cluster metadata, stale watermarks), then run the broker in this process (the process manager
+    starts it so)."""
     from pricing_platform.localstack import s3
     from pricing_platform.localstack.broker import broker_argv, repair_storage
     from pricing_platform.localstack.stack import broker_address, local_s3_url

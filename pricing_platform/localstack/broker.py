@@ -10,7 +10,9 @@ not compiled in).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,32 +39,79 @@ def broker_argv(host: str, port: int, storage: str = "memory://tansu/") -> list[
     ]  # fmt: skip
 
 
-# The broker's cluster metadata (producers' sequences, transactions), rewritten on every produce. The local
-# S3 endpoint writes objects in place, so a broker killed in the middle of that write can leave it empty,
-# and the broker then refuses every request until it is replaced (seen in tests of this build).
+# The broker's cluster metadata: producers' sequences, the topic registry (each topic's id, partitions
+# and configs) and transactions, rewritten on every produce. The local S3 endpoint writes objects in place,
+# so a broker stopped or killed in the middle of that write can leave it cut off, and the broker then
+# refuses every request until it is replaced (seen in tests of this build).
 META_KEY = "clusters/tansu_cluster/meta.json"
-EMPTY_META = b'{"producers":{},"transactions":{}}'
+TOPICS_PREFIX = "clusters/tansu_cluster/topics/"
+# The last topic registry read whole, kept outside the broker's own prefix: a metadata object replaced
+# without its topics leaves every fetch failing ("missing field `topics`"), as consumers fetch by topic id.
+REGISTRY_BACKUP_KEY = "repair/topics.json"
+PARTITIONS_MARKER = "/partitions/"
+
+
+def _registry_from_listing(client: Any, bucket: str) -> dict[str, Any]:
+    """Every topic the storage holds, with its partition count, from the partitions' own objects (each
+    has a watermark from its creation): what a registry backup taken before the topic existed lacks."""
+    partitions: dict[str, set[str]] = {}
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=TOPICS_PREFIX)
+    for page in pages:
+        for entry in page.get("Contents", []):
+            topic, _, rest = entry["Key"].removeprefix(TOPICS_PREFIX).partition(PARTITIONS_MARKER)
+            if rest:
+                partitions.setdefault(topic, set()).add(rest.split("/", 1)[0])
+    return {name: _registration(name, len(found)) for name, found in partitions.items()}
+
+
+def _registration(name: str, partitions: int) -> dict[str, Any]:
+    """A topic's registry entry as the broker writes it (configs empty: the broker's defaults)."""
+    topic = {
+        "name": name,
+        "num_partitions": partitions,
+        "replication_factor": 1,
+        "assignments": [],
+        "configs": [],
+    }
+    return {"id": str(uuid.uuid4()), "topic": topic}
+
+
+def backup_registry(client: Any, bucket: str) -> bool:
+    """Copy the topic registry of a whole metadata object aside (before the broker starts, and on each
+    retention pass); True when the metadata was whole."""
+    try:
+        meta = json.loads(client.get_object(Bucket=bucket, Key=META_KEY)["Body"].read())
+    except client.exceptions.NoSuchKey:
+        return True
+    except ValueError:
+        return False
+    if isinstance(meta, dict) and isinstance(meta.get("topics"), dict) and meta["topics"]:
+        body = json.dumps(meta["topics"]).encode()
+        client.put_object(Bucket=bucket, Key=REGISTRY_BACKUP_KEY, Body=body, ContentType="application/json")
+    return isinstance(meta, dict) and "topics" in meta
 
 
 def repair_metadata(client: Any, bucket: str) -> bool:
-    """Replace an empty or unreadable cluster metadata object with an empty one (before the broker
-    starts); True when it did. Producers then register again, as after any broker restart."""
-    try:
-        body = client.get_object(Bucket=bucket, Key=META_KEY)["Body"].read()
-    except client.exceptions.NoSuchKey:
+    """Replace a cut-off cluster metadata object (before the broker starts); True when it did. The
+    topics keep their ids and configs from the registry backup; a topic created since then is registered
+    again from its partitions, with a new id (clients look ids up again). Producers register again, as
+    after any broker restart, and no transaction is open."""
+    if backup_registry(client, bucket):
         return False
-    try:
-        json.loads(body)
-        return False
-    except ValueError:
-        client.put_object(Bucket=bucket, Key=META_KEY, Body=EMPTY_META, ContentType="application/json")
-        return True
+    topics = _registry_from_listing(client, bucket)
+    with contextlib.suppress(client.exceptions.NoSuchKey):
+        backup = json.loads(client.get_object(Bucket=bucket, Key=REGISTRY_BACKUP_KEY)["Body"].read())
+        topics |= {name: entry for name, entry in backup.items() if name in topics}  # not the deleted
+    meta = {"producers": {}, "topics": topics, "transactions": {}}
+    client.put_object(
+        Bucket=bucket, Key=META_KEY, Body=json.dumps(meta).encode(), ContentType="application/json"
+    )
+    return True
 
 
 # A Kafka record batch's header (base offset to record count) is 61 bytes; an object shorter than that is
 # a write cut off by a crash, and the broker fails every fetch that reaches it ("TryGetError").
 BATCH_HEADER_BYTES = 61
-TOPICS_PREFIX = "clusters/tansu_cluster/topics/"
 
 
 def repair_batches(client: Any, bucket: str) -> list[str]:
@@ -129,5 +178,7 @@ def repair_storage(client: Any, bucket: str) -> list[str]:
     done = [f"deleted truncated batch {key}" for key in repair_batches(client, bucket)]
     done += [f"raised stale watermark of {change}" for change in repair_watermarks(client, bucket)]
     if repair_metadata(client, bucket):
-        done.append("reset empty cluster metadata")
+        done.append(
+            "rebuilt cut-off cluster metadata (its topic registry from the backup and the partitions)"
+        )
     return done

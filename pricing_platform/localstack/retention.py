@@ -32,6 +32,7 @@ from pricing_platform.core import tables
 from pricing_platform.core.catalog import ALL_TOPICS, LANDED_TOPICS, consumer_group
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import s3
+from pricing_platform.localstack.broker import backup_registry
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,9 @@ def run_sweeper(settings: Settings, stop: threading.Event) -> None:
     )
     while not stop.is_set():
         try:
+            # Topics created since the broker started (the processor's changelogs) enter the backup that
+            # repairs a cut-off metadata object with their ids.
+            backup_registry(client, settings.local_broker_bucket)
             result = sweep(settings, client)
             log.info("retention: %s batches deleted (%.1f MiB), %s kept", result.deleted,
                      result.bytes_deleted / 2**20, result.kept)  # fmt: skip

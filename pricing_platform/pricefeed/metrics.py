@@ -14,6 +14,10 @@ DELIVERY_FAILURES = Counter(
     "pricing_price_feed_delivery_failures_total",
     "Messages the broker did not acknowledge (republished on a later pass)",
 )
+REPLAYED = Counter(
+    "pricing_price_feed_replayed_total",
+    "Changes published again after a broker outage (consumers drop the copies by version)",
+)
 UNSENT = Gauge("pricing_price_feed_unsent_changes", "Outbox rows not yet published (all lanes)")
 OLDEST_UNSENT_AGE = Gauge(
     "pricing_price_feed_oldest_unsent_age_seconds",

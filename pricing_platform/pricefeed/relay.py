@@ -14,6 +14,11 @@ once, and marks what the broker acknowledged.
 - **Snapshots.** Every `PRICE_FEED_SNAPSHOT_INTERVAL_S` a relay publishes the current price and version of
   every product in its lanes, after publishing those lanes' outbox rows: the current price stays
   recoverable from the topic however short its retention.
+- **Broker outages.** The local broker (Tansu on s3rver) can acknowledge a retried message it never stored
+  when it restarts in the middle of a write (seen: one change in a restart missing from the feed, its
+  retry acknowledged as a duplicate). After an outage the relay publishes again what it marked from
+  `REPLAY_MARGIN_S` before it: consumers drop the copies by version and the feed holds every change. On
+  Apache Kafka it only costs a few duplicates per outage.
 - **Latency.** `apply_price_change` notifies the relays (`LISTEN price_change_outbox`): a change is
   published within milliseconds; without a notification the relay still polls every
   `PRICE_FEED_POLL_INTERVAL_S`.
@@ -28,6 +33,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
@@ -55,6 +61,8 @@ LOCK_NAMESPACE: Final = 0x7066
 BATCH: Final = 500
 HEARTBEAT_S: Final = 2.0
 RELAY_TIMEOUT_S: Final = 3 * HEARTBEAT_S
+# How far before a broker outage's first error acknowledged changes are published again (module docstring).
+REPLAY_MARGIN_S: Final = 5.0
 
 _PENDING_SQL = sql.SQL(
     "SELECT outbox_id, product_id, payload::text FROM {outbox} "
@@ -63,6 +71,10 @@ _PENDING_SQL = sql.SQL(
 _MARK_SQL = sql.SQL("UPDATE {outbox} SET published_at = now() WHERE outbox_id = ANY(%s)").format(
     outbox=sql.Identifier(tables.PRICE_CHANGE_OUTBOX)
 )
+_REPLAY_SQL = sql.SQL(
+    "UPDATE {outbox} SET published_at = NULL "
+    "WHERE lane = ANY(%s) AND published_at >= %s AND refused_reason IS NULL"
+).format(outbox=sql.Identifier(tables.PRICE_CHANGE_OUTBOX))
 _REFUSE_SQL = sql.SQL(
     "UPDATE {outbox} SET published_at = now(), refused_reason = %s WHERE outbox_id = %s"
 ).format(outbox=sql.Identifier(tables.PRICE_CHANGE_OUTBOX))
@@ -126,6 +138,7 @@ class Relay:
         # Due at once: a relay's first pass snapshots its lanes (monotonic time starts at boot, not 0).
         self._last_snapshot = -math.inf
         self._last_heartbeat = 0.0
+        self._replay_from: datetime | None = None  # set by a broker outage
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -196,6 +209,17 @@ class Relay:
             log.warning("%s: %s message(s) not acknowledged, republished next pass: %s",
                         self.relay_id, result.failed, first)  # fmt: skip
         return result
+
+    def replay(self, since: datetime) -> int:
+        """Mark the held lanes' changes acknowledged since `since` unpublished, so they go out again in
+        order; how many."""
+        if not self.held:
+            return 0
+        replayed = self.conn.execute(_REPLAY_SQL, (sorted(self.held), since)).rowcount
+        if replayed:
+            metrics.REPLAYED.inc(replayed)
+            log.warning("%s: publishing %s change(s) again after a broker outage", self.relay_id, replayed)
+        return replayed
 
     def publish_snapshots(self) -> int:
         """The current price and version of every product in the held lanes."""
@@ -270,6 +294,9 @@ class Relay:
             self.conn.execute("LISTEN price_change_outbox")
             self._listening = True
         self.rebalance()
+        if self._replay_from is not None:
+            self.replay(self._replay_from)
+            self._replay_from = None
         while self.publish_pending().published == BATCH:
             pass  # a backlog: keep going before waiting
         if time.monotonic() - self._last_snapshot >= self.settings.price_feed_snapshot_interval_s:
@@ -288,6 +315,8 @@ class Relay:
             if math.isfinite(self._last_snapshot):
                 log.warning("%s: broker down (%s): a snapshot follows", self.relay_id, error.str())
             self._last_snapshot = -math.inf
+            if self._replay_from is None:
+                self._replay_from = datetime.now(UTC) - timedelta(seconds=REPLAY_MARGIN_S)
 
     def _reconnect(self) -> None:
         with contextlib.suppress(psycopg.Error):

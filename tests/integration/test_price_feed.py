@@ -1,8 +1,9 @@
 """The outbound price feed against the real broker and PostgreSQL: an applied price change reaches the
 storefront through the outbox and a relay process, in order, once; through a relay SIGKILLed at random
-moments and a PostgreSQL restart no change is lost and none is applied twice; the durable (S3-backed)
-broker restarts past a stale watermark and continues its offsets; two relays share the lanes; a fresh
-storefront recovers every current price from the feed alone; bad messages are refused."""
+moments, a PostgreSQL restart and a durable broker restart during approvals no change is lost and none is
+applied twice; the durable (S3-backed) broker restarts past a stale watermark and continues its offsets;
+two relays share the lanes; a fresh storefront recovers every current price from the feed alone; bad
+messages are refused."""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from pricing_platform.core.catalog import PRICE_CHANGES_TOPIC, PRODUCTS
+from pricing_platform.core.events import PRICE_FEED_DECODER, PriceChangeEvent
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import s3
+from pricing_platform.localstack.broker import META_KEY
 from pricing_platform.simulators.storefront import AppliedPrice, Storefront
 from pricing_platform.topics import ensure_topics
 from tests.support.servers import BrokerProcess, PostgresProcess, S3rverProcess, free_port, server_root
@@ -141,6 +144,11 @@ def approving_continuously(conninfo: str, seed: int) -> Iterator[dict[str, int]]
                 expected[product] = apply_change(conninfo, product, price)
             except psycopg.errors.RaiseException:
                 continue  # the same price twice in a row: refused, nothing changed
+            except psycopg.OperationalError:
+                # PostgreSQL restarting: a change cut off at its commit may have been applied after all,
+                # so a test that restarts it reads the final versions from the database.
+                time.sleep(0.2)
+                continue
             time.sleep(0.01)
 
     approver = threading.Thread(target=approve)
@@ -334,6 +342,80 @@ def test_the_storefront_refuses_bad_messages_and_applies_the_rest(
     assert front.refused == len(bad)
 
 
+def test_approvals_keep_arriving_through_a_durable_broker_restart_and_a_postgresql_restart(
+    topics: Settings, postgres: PostgresProcess, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """While prices are approved continuously, the durable broker (topics on the local S3 endpoint) and
+    then PostgreSQL restart: every change reaches the storefront once and in order, and the outbox drains.
+    A relay that exits on a broker error is started again, as the process manager would."""
+    root = server_root("pricing-feed-restarts-")
+    logs = artifacts_dir / "durable-broker" / request.node.name
+    logs.mkdir(parents=True, exist_ok=True)
+    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
+    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+        s3rver.start("broker")
+        cleanup.callback(s3rver.stop)
+        broker.start()
+        cleanup.callback(broker.stop)
+        settings = topics.model_copy(
+            update={"kafka_bootstrap_servers": broker.bootstrap, "price_feed_poll_interval_s": 0.2,
+                    "price_feed_snapshot_interval_s": 3600.0}
+        )  # fmt: skip
+        ensure_topics(settings)
+        relays = [RelayProcess(settings, logs, "relay-0").start()]
+        cleanup.callback(lambda: [r.stop_quietly() for r in relays])
+        applied: list[AppliedPrice] = []
+        front = Storefront(settings, applied.append, client_id="test-storefront-restarts")
+        cleanup.callback(front.close)
+        front.catch_up()
+        db = settings.database_conninfo
+
+        def keep_relaying(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                front.poll(0.05)
+                if not relays[-1].alive():
+                    relays.append(RelayProcess(settings, logs, f"relay-{len(relays)}").start())
+
+        with approving_continuously(db, seed=11):
+            keep_relaying(2)
+            broker.stop()
+            keep_relaying(1)
+            broker.start()
+            keep_relaying(3)
+            postgres.stop()
+            keep_relaying(1)
+            postgres.start()
+            keep_relaying(3)
+        expected = {p: v for p, (_, v) in db_prices(db).items() if v > 0}
+        assert len(expected) >= 6, f"changes were approved throughout: {expected}"
+        keep_relaying(0)
+
+        # The storefront: each product's versions applied in order, none twice, ending at its price. It may
+        # skip a version that a newer one superseded before it arrived: the relay publishes again what the
+        # broker may have lost in its restart (relay.py, "Broker outages"), after the newer ones.
+        drain(front, lambda: all(front.versions.get(p, 0) >= v for p, v in expected.items()), 90,
+              "every product's newest version")  # fmt: skip
+        for product in expected:
+            mine = [a.version for a in applied if a.product_id == product]
+            assert mine == sorted(set(mine)), f"{product}: applied out of order or twice: {mine}"
+        current = db_prices(db)
+        assert {
+            a.product_id: (a.price, a.version) for a in late_final(applied) if a.product_id in expected
+        } == {p: current[p] for p in expected}
+        wait_until(lambda: unpublished(db) == 0, 30, "every outbox row marked published")
+        # The feed: every change is on it.
+        on_feed: dict[str, set[int]] = {}
+        for value in read_topic(settings, PRICE_CHANGES_TOPIC.name):
+            event = PRICE_FEED_DECODER.decode(value.encode())
+            if isinstance(event, PriceChangeEvent):
+                on_feed.setdefault(event.product_id, set()).add(event.version)
+        missing = {p: sorted(set(range(1, v + 1)) - on_feed.get(p, set())) for p, v in expected.items()}
+        assert not any(missing.values()), f"changes missing from the feed: {missing}"
+
+
 def test_the_durable_broker_restarts_past_a_stale_watermark_without_reusing_offsets(
     artifacts_dir: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -371,6 +453,61 @@ def test_the_durable_broker_restarts_past_a_stale_watermark_without_reusing_offs
         produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
         seen = read_topic(settings, topic)
         assert seen == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]
+
+
+def test_the_durable_broker_restarts_past_cut_off_metadata_with_its_topics(
+    artifacts_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """The broker rewrites its cluster metadata (producers, topic registry) on every produce, in place on
+    s3rver: a stop in the middle leaves it cut off. The broker's start rebuilds it with the topic registry:
+    from the partitions when no backup has the topics yet, then with the ids the backup keeps. Every
+    message before and after is read back."""
+    root = server_root("pricing-feed-meta-")
+    logs = artifacts_dir / "durable-broker" / request.node.name
+    logs.mkdir(parents=True, exist_ok=True)
+    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
+    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+        s3rver.start("broker")
+        cleanup.callback(s3rver.stop)
+        broker.start()
+        cleanup.callback(broker.stop)
+        settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
+        ensure_topics(settings)
+        topic = PRICE_CHANGES_TOPIC.name
+        client = s3.client(s3rver.endpoint)
+
+        def cut_off_metadata() -> dict[str, str]:
+            """Stop the broker and leave its metadata cut off mid-write; the topic ids it held."""
+            broker.stop()
+            whole = client.get_object(Bucket="broker", Key=META_KEY)["Body"].read()
+            client.put_object(Bucket="broker", Key=META_KEY, Body=whole[: len(whole) // 2])
+            return {name: entry["id"] for name, entry in json.loads(whole)["topics"].items()}
+
+        def registry() -> dict[str, str]:
+            meta = json.loads(client.get_object(Bucket="broker", Key=META_KEY)["Body"].read())
+            return {name: entry["id"] for name, entry in meta["topics"].items()}
+
+        produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(20)])
+        first_ids = cut_off_metadata()  # no backup yet: the topics were created after the broker started
+        broker.start()
+        assert set(registry()) == set(first_ids), "every topic registered again from its partitions"
+        produce(settings, [(topic, b"P001", f"between-{i}".encode()) for i in range(5)])
+        assert read_topic(settings, topic) == [f"before-{i}" for i in range(20)] + [
+            f"between-{i}" for i in range(5)
+        ]
+
+        broker.stop()
+        broker.start()  # whole metadata: its start backs the registry up
+        second_ids = cut_off_metadata()
+        broker.start()
+        assert registry() == second_ids, "the same topic ids, from the backup"
+        produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
+        assert read_topic(settings, topic) == [
+            *(f"before-{i}" for i in range(20)), *(f"between-{i}" for i in range(5)),
+            *(f"after-{i}" for i in range(10)),
+        ]  # fmt: skip
 
 
 def read_topic(settings: Settings, topic: str) -> list[str]:
