@@ -53,8 +53,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def simulated_days(days: float, seed: int) -> tuple[float, float, int]:
-    """(full path days/min, market-alone days/min, events)."""
+def simulated_days(days: float, seed: int) -> tuple[float, float, int, int]:
+    """(full path days/min, market-alone days/min, events, price changes the engine applied)."""
     settings = default_settings()
     sessions = settings.market_sessions_per_day
     started = time.monotonic()
@@ -67,7 +67,7 @@ def simulated_days(days: float, seed: int) -> tuple[float, float, int]:
     alone = days / ((time.monotonic() - started) / 60)
     with SimulatedRun(settings, seed=seed, days=days, sessions_per_day=sessions) as run:
         outcome = run.run(progress=True)
-    return days / (outcome.wall_s / 60), alone, events
+    return days / (outcome.wall_s / 60), alone, events, outcome.price_changes
 
 
 def relay_and_latency(changes: int, approvals: int) -> dict[str, float]:
@@ -131,6 +131,11 @@ def relay_and_latency(changes: int, approvals: int) -> dict[str, float]:
                 "SELECT count(*) FILTER (WHERE published_at > first), "
                 "       extract(epoch FROM max(published_at) - min(first)) FROM o"
             ).fetchone()  # type: ignore[misc]
+            if not span:
+                raise RuntimeError(
+                    f"every outbox row was marked at the same instant ({after_first} after the first): no "
+                    f"span to time the relay over; see {logs / 'relay.log'}"
+                )
             relayed = after_first / float(span)
             # Approval → storefront, one at a time.
             applied: dict[int, float] = {}
@@ -176,9 +181,10 @@ def main(
     seed = seed if seed is not None else secrets.randbits(32)
     table = Table("measure", "value", "baseline (same run)", title=f"closed loop, seed {seed}")
     if days:
-        full, alone, events = simulated_days(days, seed)
+        full, alone, events, changes = simulated_days(days, seed)
         table.add_row(f"simulated days per wall-clock minute ({days:g} days, {events:,} events)",
-                      f"{full:.2f} ({days / full:.1f} min for {days:g} days)",
+                      f"{full:.2f} ({days / full:.1f} min for {days:g} days; {changes:,} price changes "
+                      "applied)",
                       f"{alone:.2f} (the market alone)")  # fmt: skip
     figures = relay_and_latency(changes, approvals)
     table.add_row("relay throughput, outbox → broker", f"{figures['relay_msgs_s']:,.0f} changes/s",

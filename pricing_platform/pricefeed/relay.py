@@ -213,8 +213,6 @@ class Relay:
     def replay(self, since: datetime) -> int:
         """Mark the held lanes' changes acknowledged since `since` unpublished, so they go out again in
         order; how many."""
-        if not self.held:
-            return 0
         replayed = self.conn.execute(_REPLAY_SQL, (sorted(self.held), since)).rowcount
         if replayed:
             metrics.REPLAYED.inc(replayed)
@@ -294,7 +292,7 @@ class Relay:
             self.conn.execute("LISTEN price_change_outbox")
             self._listening = True
         self.rebalance()
-        if self._replay_from is not None:
+        if self._replay_from is not None and self.held:  # lanes lost with the database wait for it
             self.replay(self._replay_from)
             self._replay_from = None
         while self.publish_pending().published == BATCH:
