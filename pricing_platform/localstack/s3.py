@@ -17,6 +17,7 @@ from typing import Any, Final
 S3RVER_DIR: Final = Path(__file__).with_name("s3rver")
 S3RVER_MAIN: Final = S3RVER_DIR / "node_modules" / "s3rver" / "bin" / "s3rver.js"
 CONDITIONAL_WRITES: Final = S3RVER_DIR / "conditional-writes.js"
+ATOMIC_PUTS: Final = S3RVER_DIR / "atomic-puts.js"
 # s3rver accepts these and only these credentials (its defaults); the endpoint is loopback-only.
 ACCESS_KEY: Final = "S3RVER"
 SECRET_KEY: Final = "S3RVER"
@@ -39,9 +40,11 @@ def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
             f"installs Node.js and runs `npm ci --prefix {S3RVER_DIR}`)"
         )
     # conditional-writes.js: s3rver honours If-None-Match/If-Match on PUT, which the broker relies on.
+    # atomic-puts.js: a PUT replaces its object whole or not at all (s3rver writes in place).
     # --no-vhost-buckets: path-style only, as every client here is configured.
-    return [node, "--require", str(CONDITIONAL_WRITES), str(S3RVER_MAIN), "--directory", str(directory),
-            "--address", host, "--port", str(port), "--silent", "--no-vhost-buckets"]  # fmt: skip
+    return [node, "--require", str(CONDITIONAL_WRITES), "--require", str(ATOMIC_PUTS), str(S3RVER_MAIN),
+            "--directory", str(directory), "--address", host, "--port", str(port), "--silent",
+            "--no-vhost-buckets"]  # fmt: skip
 
 
 def client(endpoint_url: str) -> Any:
