@@ -31,7 +31,7 @@ from pricing_platform.core.catalog import INGESTED_OUTPUTS, TOPICS, Stream, cons
 from pricing_platform.core.settings import PROJECT_ROOT, Settings
 from pricing_platform.db.setup import prepare_database
 from pricing_platform.localstack import s3
-from pricing_platform.localstack.broker import broker_argv
+from pricing_platform.localstack.broker import backup_registry, broker_argv
 from pricing_platform.localstack.postgres import LocalPostgres, service_user
 from pricing_platform.localstack.supervisor import Program, Supervisor
 from pricing_platform.observability import prometheus
@@ -417,6 +417,10 @@ def up(settings: Settings, console: Console) -> None:
         prepare_database(settings)
         status.update("creating topics")
         created = [name for name, outcome in ensure_topics(settings).items() if outcome == "created"]
+        if settings.local_broker and settings.local_broker_storage == "s3":
+            # The topics' ids into the registry backup now, not at the next retention pass: a repair of
+            # cut-off metadata keeps them (localstack/broker.py).
+            backup_registry(s3.client(local_s3_url(settings)), settings.local_broker_bucket)
         if created:
             # A topic created now is empty and its offsets start at 0: positions stored against an
             # earlier topic of that name (a wiped broker, a recreated topic) must not be resumed from.
