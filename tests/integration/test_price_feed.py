@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +59,31 @@ def relays(
     yield start
     for relay in started:
         relay.stop_quietly()
+
+
+@dataclass
+class DurableBroker:
+    s3rver: S3rverProcess
+    broker: BrokerProcess
+    logs: Path
+
+
+@pytest.fixture
+def durable(artifacts_dir: Path, request: pytest.FixtureRequest) -> Iterator[DurableBroker]:
+    """A broker keeping its topics on a local S3 endpoint of its own, as the local stack's does."""
+    root = server_root("pricing-feed-durable-")
+    logs = artifacts_dir / "durable-broker" / request.node.name
+    logs.mkdir(parents=True, exist_ok=True)
+    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
+    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
+    try:
+        s3rver.start("broker")
+        broker.start()
+        yield DurableBroker(s3rver, broker, logs)
+    finally:
+        broker.stop()
+        s3rver.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -343,22 +369,13 @@ def test_the_storefront_refuses_bad_messages_and_applies_the_rest(
 
 
 def test_approvals_keep_arriving_through_a_durable_broker_restart_and_a_postgresql_restart(
-    topics: Settings, postgres: PostgresProcess, artifacts_dir: Path, request: pytest.FixtureRequest
+    topics: Settings, postgres: PostgresProcess, durable: DurableBroker
 ) -> None:
     """While prices are approved continuously, the durable broker (topics on the local S3 endpoint) and
     then PostgreSQL restart: every change reaches the storefront once and in order, and the outbox drains.
     A relay that exits on a broker error is started again, as the process manager would."""
-    root = server_root("pricing-feed-restarts-")
-    logs = artifacts_dir / "durable-broker" / request.node.name
-    logs.mkdir(parents=True, exist_ok=True)
-    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
-    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
+    broker, logs = durable.broker, durable.logs
     with contextlib.ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        s3rver.start("broker")
-        cleanup.callback(s3rver.stop)
-        broker.start()
-        cleanup.callback(broker.stop)
         settings = topics.model_copy(
             update={"kafka_bootstrap_servers": broker.bootstrap, "price_feed_poll_interval_s": 0.2,
                     "price_feed_snapshot_interval_s": 3600.0}
@@ -417,97 +434,75 @@ def test_approvals_keep_arriving_through_a_durable_broker_restart_and_a_postgres
 
 
 def test_the_durable_broker_restarts_past_a_stale_watermark_without_reusing_offsets(
-    artifacts_dir: Path, request: pytest.FixtureRequest
+    durable: DurableBroker,
 ) -> None:
     """Tansu on s3rver can stop with a partition's stored watermark behind its batches (seen after a
     SIGTERM: 60 with batches up to offset 201); started on it, the broker would overwrite acknowledged
     batches. The broker's start repairs it: every message produced before and after survives."""
-    root = server_root("pricing-feed-durable-")
-    logs = artifacts_dir / "durable-broker" / request.node.name
-    logs.mkdir(parents=True, exist_ok=True)
-    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
-    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        s3rver.start("broker")
-        cleanup.callback(s3rver.stop)
-        broker.start()
-        cleanup.callback(broker.stop)
-        settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
-        ensure_topics(settings)
-        topic = PRICE_CHANGES_TOPIC.name
-        produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(30)])
-        broker.stop()
+    s3rver, broker = durable.s3rver, durable.broker
+    settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
+    ensure_topics(settings)
+    topic = PRICE_CHANGES_TOPIC.name
+    produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(30)])
+    broker.stop()
 
-        client = s3.client(s3rver.endpoint)
-        partition = next(
-            key.rsplit("/records/", 1)[0]
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket="broker")
-            for key in (o["Key"] for o in page.get("Contents", []))
-            if "/records/" in key and f"/{topic}/" in key
-        )
-        stale = {"low": None, "high": 5, "timestamps": None}
-        client.put_object(Bucket="broker", Key=f"{partition}/watermark.json", Body=json.dumps(stale).encode())
+    client = s3.client(s3rver.endpoint)
+    partition = next(
+        key.rsplit("/records/", 1)[0]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket="broker")
+        for key in (o["Key"] for o in page.get("Contents", []))
+        if "/records/" in key and f"/{topic}/" in key
+    )
+    stale = {"low": None, "high": 5, "timestamps": None}
+    client.put_object(Bucket="broker", Key=f"{partition}/watermark.json", Body=json.dumps(stale).encode())
 
-        broker.start()
-        produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
-        seen = read_topic(settings, topic)
-        assert seen == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]
+    broker.start()
+    produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
+    seen = read_topic(settings, topic)
+    assert seen == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]
 
 
-def test_the_durable_broker_restarts_past_cut_off_metadata_with_its_topics(
-    artifacts_dir: Path, request: pytest.FixtureRequest
-) -> None:
+def test_the_durable_broker_restarts_past_cut_off_metadata_with_its_topics(durable: DurableBroker) -> None:
     """The broker rewrites its cluster metadata (producers, topic registry) on every produce, in place on
     s3rver: a stop in the middle leaves it cut off. The broker's start rebuilds it with the topic registry:
     from the partitions when no backup has the topics yet, then with the ids the backup keeps. Every
     message before and after is read back."""
-    root = server_root("pricing-feed-meta-")
-    logs = artifacts_dir / "durable-broker" / request.node.name
-    logs.mkdir(parents=True, exist_ok=True)
-    s3rver = S3rverProcess(free_port(), root / "s3", logs / "s3rver.log")
-    broker = BrokerProcess(free_port(), logs / "broker.log", s3_endpoint=s3rver.endpoint)
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        s3rver.start("broker")
-        cleanup.callback(s3rver.stop)
-        broker.start()
-        cleanup.callback(broker.stop)
-        settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
-        ensure_topics(settings)
-        topic = PRICE_CHANGES_TOPIC.name
-        client = s3.client(s3rver.endpoint)
+    s3rver, broker = durable.s3rver, durable.broker
+    settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
+    ensure_topics(settings)
+    topic = PRICE_CHANGES_TOPIC.name
+    client = s3.client(s3rver.endpoint)
 
-        def cut_off_metadata() -> dict[str, str]:
-            """Stop the broker and leave its metadata cut off mid-write; the topic ids it held."""
-            broker.stop()
-            whole = client.get_object(Bucket="broker", Key=META_KEY)["Body"].read()
-            client.put_object(Bucket="broker", Key=META_KEY, Body=whole[: len(whole) // 2])
-            return {name: entry["id"] for name, entry in json.loads(whole)["topics"].items()}
-
-        def registry() -> dict[str, str]:
-            meta = json.loads(client.get_object(Bucket="broker", Key=META_KEY)["Body"].read())
-            return {name: entry["id"] for name, entry in meta["topics"].items()}
-
-        produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(20)])
-        first_ids = cut_off_metadata()  # no backup yet: the topics were created after the broker started
-        broker.start()
-        assert set(registry()) == set(first_ids), "every topic registered again from its partitions"
-        produce(settings, [(topic, b"P001", f"between-{i}".encode()) for i in range(5)])
-        assert read_topic(settings, topic) == [f"before-{i}" for i in range(20)] + [
-            f"between-{i}" for i in range(5)
-        ]
-
+    def cut_off_metadata() -> dict[str, str]:
+        """Stop the broker and leave its metadata cut off mid-write; the topic ids it held."""
         broker.stop()
-        broker.start()  # whole metadata: its start backs the registry up
-        second_ids = cut_off_metadata()
-        broker.start()
-        assert registry() == second_ids, "the same topic ids, from the backup"
-        produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
-        assert read_topic(settings, topic) == [
-            *(f"before-{i}" for i in range(20)), *(f"between-{i}" for i in range(5)),
-            *(f"after-{i}" for i in range(10)),
-        ]  # fmt: skip
+        whole = client.get_object(Bucket="broker", Key=META_KEY)["Body"].read()
+        client.put_object(Bucket="broker", Key=META_KEY, Body=whole[: len(whole) // 2])
+        return {name: entry["id"] for name, entry in json.loads(whole)["topics"].items()}
+
+    def registry() -> dict[str, str]:
+        meta = json.loads(client.get_object(Bucket="broker", Key=META_KEY)["Body"].read())
+        return {name: entry["id"] for name, entry in meta["topics"].items()}
+
+    produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(20)])
+    first_ids = cut_off_metadata()  # no backup yet: the topics were created after the broker started
+    broker.start()
+    assert set(registry()) == set(first_ids), "every topic registered again from its partitions"
+    produce(settings, [(topic, b"P001", f"between-{i}".encode()) for i in range(5)])
+    assert read_topic(settings, topic) == [f"before-{i}" for i in range(20)] + [
+        f"between-{i}" for i in range(5)
+    ]
+
+    broker.stop()
+    broker.start()  # whole metadata: its start backs the registry up
+    second_ids = cut_off_metadata()
+    broker.start()
+    assert registry() == second_ids, "the same topic ids, from the backup"
+    produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
+    assert read_topic(settings, topic) == [
+        *(f"before-{i}" for i in range(20)), *(f"between-{i}" for i in range(5)),
+        *(f"after-{i}" for i in range(10)),
+    ]  # fmt: skip
 
 
 def read_topic(settings: Settings, topic: str) -> list[str]:
