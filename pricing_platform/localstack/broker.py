@@ -40,9 +40,10 @@ def broker_argv(host: str, port: int, storage: str = "memory://tansu/") -> list[
 
 
 # The broker's cluster metadata: producers' sequences, the topic registry (each topic's id, partitions
-# and configs) and transactions, rewritten on every produce. The local S3 endpoint writes objects in place,
-# so a broker stopped or killed in the middle of that write can leave it cut off, and the broker then
-# refuses every request until it is replaced (seen in tests of this build).
+# and configs) and transactions, rewritten on every produce. Stock s3rver writes objects in place, so a
+# broker stopped or killed in the middle of that write left it cut off, and the broker then refused every
+# request until it was replaced (seen in tests of this build). The stack's s3rver now replaces objects
+# whole (s3rver/atomic-puts.js); a crash of the machine can still leave a cut-off one.
 META_KEY = "clusters/tansu_cluster/meta.json"
 TOPICS_PREFIX = "clusters/tansu_cluster/topics/"
 # The last topic registry read whole, kept outside the broker's own prefix: a metadata object replaced

@@ -113,7 +113,7 @@ def market_seed(settings: Settings) -> int:
 
 def programs(settings: Settings) -> list[Program]:
     found: list[Program] = []
-    durable = settings.local_broker and settings.local_broker_storage == "s3"
+    durable = runs_durable_broker(settings)
     kafka_env = dict(DURABLE_BROKER_CLIENTS) if durable else {}
     if settings.local_postgres:
         pg = local_postgres(settings)
@@ -417,7 +417,7 @@ def up(settings: Settings, console: Console) -> None:
         prepare_database(settings)
         status.update("creating topics")
         created = [name for name, outcome in ensure_topics(settings).items() if outcome == "created"]
-        if settings.local_broker and settings.local_broker_storage == "s3":
+        if runs_durable_broker(settings):
             # The topics' ids into the registry backup now, not at the next retention pass: a repair of
             # cut-off metadata keeps them (localstack/broker.py).
             backup_registry(s3.client(local_s3_url(settings)), settings.local_broker_bucket)
@@ -500,14 +500,19 @@ def data_table(settings: Settings) -> Table:
     return table
 
 
+def runs_durable_broker(settings: Settings) -> bool:
+    """The embedded broker keeps its topics in the local S3 endpoint (LOCAL_BROKER_STORAGE=s3)."""
+    return settings.local_broker and settings.local_broker_storage == "s3"
+
+
 def runs_local_s3(settings: Settings) -> bool:
     """The local S3 endpoint serves the lake (LOCAL_S3) and the durable broker's topics."""
-    return settings.local_s3 or (settings.local_broker and settings.local_broker_storage == "s3")
+    return settings.local_s3 or runs_durable_broker(settings)
 
 
 def local_buckets(settings: Settings) -> list[str]:
     buckets = [settings.lake_bucket] if settings.local_s3 else []
-    if settings.local_broker and settings.local_broker_storage == "s3":
+    if runs_durable_broker(settings):
         buckets.append(settings.local_broker_bucket)
     return buckets
 

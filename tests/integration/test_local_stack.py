@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from pricing_platform.core.catalog import TOPICS, Stream
-from pricing_platform.core.events import ENCODER, CompetitorPriceEvent
+from pricing_platform.core.events import ENCODER
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack.stack import delivered_log
 from pricing_platform.localstack.supervisor import Supervisor
@@ -28,6 +27,7 @@ from pricing_platform.pricing import experiment_store
 from pricing_platform.pricing.experiments import ExperimentParams
 from pricing_platform.pricing.rules import PricingRules
 from pricing_platform.simulators.market.live import read_delivered, read_landed
+from tests.support.factories import price as competitor_price
 from tests.support.market import live_sessions_per_day
 from tests.support.monitoring import prometheus_api
 from tests.support.servers import free_port, server_root
@@ -209,12 +209,7 @@ def test_up_runs_everything_and_down_stops_it(stack_env: dict[str, str]) -> None
     with psycopg.connect(stack_env["DATABASE_URL"]) as conn:
         ours = conn.execute("SELECT current_price FROM products WHERE product_id = 'P007'").fetchone()[0]  # type: ignore[index]
     theirs = (ours * Decimal("0.7")).quantize(Decimal("0.01"))
-    undercut = CompetitorPriceEvent(
-        event_id=uuid.uuid4(), product_id="P007", competitor_name="ElectroHub", competitor_price=theirs,
-        our_price=ours, price_difference=theirs - ours,
-        price_difference_pct=((theirs - ours) / ours * 100).quantize(Decimal("0.01")),
-        timestamp=datetime.now(UTC),
-    )  # fmt: skip
+    undercut = competitor_price("P007", "ElectroHub", theirs, at=datetime.now(UTC), ours=ours)
     producer = Producer(
         {"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "enable.idempotence": False}
     )
