@@ -131,6 +131,7 @@ class S3rverProcess:
     port: int
     directory: Path
     log_path: Path
+    listing_index: bool = True  # False: s3rver's own listing (a benchmark's baseline)
     process: subprocess.Popen | None = field(default=None)
 
     @property
@@ -141,7 +142,7 @@ class S3rverProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                s3.s3rver_argv("127.0.0.1", self.port, self.directory),
+                s3.s3rver_argv("127.0.0.1", self.port, self.directory, listing_index=self.listing_index),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

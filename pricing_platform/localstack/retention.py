@@ -1,16 +1,17 @@
 """Topic retention for the local broker, which has none of its own.
 
 Tansu keeps every record batch as one object in the local S3 endpoint (`topics/<topic>/partitions/
-<partition>/records/<base offset>.batch`) and never deletes one, whatever `retention.ms` says; the endpoint
-(s3rver) lists a partition's objects on every fetch, so left alone the broker's disk and CPU grow without
-bound. `up` runs this sweeper: every `LOCAL_TOPIC_RETENTION_CHECK_S` it deletes the batches older than
-`LOCAL_TOPIC_RETENTION_HOURS` — of a raw topic or a stream processor's output only those the ingest workers
-have already stored in PostgreSQL (a batch is kept while any message in it is unconsumed, however old), of
-the price feed and the re-keyed clickstream any old batch (the relays republish every current price more
-often than that; sessions close within the hour). The stream processor's changelog topics are not swept,
-and its reading is not waited for: a processor stopped for longer than the retention misses what went.
-Tansu then reports the first kept batch as the partition's start, and a consumer asking for an older offset
-is given the first kept one (verified against this build).
+<partition>/records/<base offset>.batch`) and never deletes one, whatever `retention.ms` says, and lists a
+partition's objects on every fetch that finds new data, so left alone the broker's disk and the cost of
+every fetch grow without bound (the endpoint's listing index, s3rver/listing-index.js, makes a listing
+cheap, not free). `up` runs this sweeper: every `LOCAL_TOPIC_RETENTION_CHECK_S` it deletes the batches
+older than `LOCAL_TOPIC_RETENTION_HOURS` — of a raw topic or a stream processor's output only those the
+ingest workers have already stored in PostgreSQL (a batch is kept while any message in it is unconsumed,
+however old), of the price feed and the re-keyed clickstream any old batch (the relays republish every
+current price more often than that; sessions close within the hour). The stream processor's changelog
+topics are not swept, and its reading is not waited for: a processor stopped for longer than the retention
+misses what went. Tansu then reports the first kept batch as the partition's start, and a consumer asking
+for an older offset is given the first kept one (verified against this build).
 
 On Apache Kafka (the deployment) the brokers apply the topics' `retention.ms` themselves; this module is
 the local stand-in for it.

@@ -18,6 +18,7 @@ S3RVER_DIR: Final = Path(__file__).with_name("s3rver")
 S3RVER_MAIN: Final = S3RVER_DIR / "node_modules" / "s3rver" / "bin" / "s3rver.js"
 CONDITIONAL_WRITES: Final = S3RVER_DIR / "conditional-writes.js"
 ATOMIC_PUTS: Final = S3RVER_DIR / "atomic-puts.js"
+LISTING_INDEX: Final = S3RVER_DIR / "listing-index.js"
 # s3rver accepts these and only these credentials (its defaults); the endpoint is loopback-only.
 ACCESS_KEY: Final = "S3RVER"
 SECRET_KEY: Final = "S3RVER"
@@ -32,7 +33,9 @@ CLIENT_ENVIRONMENT: Final = {"AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED"
 S3RVER_ENVIRONMENT: Final = {"NODE_OPTIONS": "--openssl-legacy-provider"}
 
 
-def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
+def s3rver_argv(host: str, port: int, directory: Path, *, listing_index: bool = True) -> list[str]:
+    """The command line of the local endpoint (`listing_index=False`: s3rver's own listing, the
+    benchmark's baseline)."""
     node = shutil.which("node")
     if not S3RVER_MAIN.exists() or node is None:
         raise FileNotFoundError(
@@ -41,8 +44,10 @@ def s3rver_argv(host: str, port: int, directory: Path) -> list[str]:
         )
     # conditional-writes.js: s3rver honours If-None-Match/If-Match on PUT, which the broker relies on.
     # atomic-puts.js: a PUT replaces its object whole or not at all (s3rver writes in place).
+    # listing-index.js: a directory's listing costs a binary search, not a stat of every file in it.
     # --no-vhost-buckets: path-style only, as every client here is configured.
-    return [node, "--require", str(CONDITIONAL_WRITES), "--require", str(ATOMIC_PUTS), str(S3RVER_MAIN),
+    preloads = [CONDITIONAL_WRITES, ATOMIC_PUTS, *([LISTING_INDEX] if listing_index else [])]
+    return [node, *(arg for preload in preloads for arg in ("--require", str(preload))), str(S3RVER_MAIN),
             "--directory", str(directory), "--address", host, "--port", str(port), "--silent",
             "--no-vhost-buckets"]  # fmt: skip
 
