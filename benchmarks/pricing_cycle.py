@@ -21,6 +21,8 @@ Then, for each round (default 5), in this order on one connection:
     baseline  `SELECT count(*) FROM products`;
     baseline  the input query (`INPUTS_SQL`) executed server-side only (EXPLAIN ANALYZE, no rows sent);
     baseline  the input query executed and fetched: the read with no DataFrame, decide or write;
+    baseline  with `--strategy profit`, its second input query executed and fetched as well: the profit
+              cycle reads both, so its ratio is also printed against the two together;
     cycle     `run_cycle(conn, rules)`, its read/decide/write split from `CycleSummary`.
 
 Speed is reported, never asserted; the benchmark fails loudly when a cycle writes the wrong number of rows.
@@ -60,7 +62,14 @@ from pricing_platform.core.decisions import GUARDRAILS
 from pricing_platform.db import migrate
 from pricing_platform.localstack.ephemeral import PostgresProcess, free_port, server_root
 from pricing_platform.localstack.postgres import LocalPostgres
-from pricing_platform.pricing.cycle import INPUTS_SQL, CycleSummary, input_params, run_cycle
+from pricing_platform.pricing.cycle import (
+    INPUTS_SQL,
+    PROFIT_INPUTS_SQL,
+    CycleSummary,
+    input_params,
+    profit_params,
+    run_cycle,
+)
 from pricing_platform.pricing.rules import PricingRules
 
 # Wide enough for the tables when the output goes to a file or a pipe.
@@ -294,6 +303,7 @@ class Rounds:
     server_s: list[float] = field(default_factory=list)
     fetch_s: list[float] = field(default_factory=list)
     fetched_rows: list[int] = field(default_factory=list)
+    profit_fetch_s: list[float] = field(default_factory=list)  # --strategy profit: its second query
     cycles: list[CycleSummary] = field(default_factory=list)
 
 
@@ -312,6 +322,12 @@ def count_products(conn: psycopg.Connection) -> int:
 def fetch_inputs(conn: psycopg.Connection, rules: PricingRules) -> int:
     with conn.cursor() as cur:
         cur.execute(INPUTS_SQL, input_params(rules, datetime.now(UTC)))
+        return len(cur.fetchall())
+
+
+def fetch_profit_inputs(conn: psycopg.Connection, rules: PricingRules) -> int:
+    with conn.cursor() as cur:
+        cur.execute(PROFIT_INPUTS_SQL, profit_params(rules, datetime.now(UTC), None))
         return len(cur.fetchall())
 
 
@@ -341,6 +357,9 @@ def measure(conninfo: str, rounds: int, expected: int, rules: PricingRules) -> R
                 seconds, rows = timed(lambda: fetch_inputs(conn, rules))
                 result.fetch_s.append(seconds)
                 result.fetched_rows.append(rows)
+                if rules.strategy == "profit":
+                    seconds, _ = timed(lambda: fetch_profit_inputs(conn, rules))
+                    result.profit_fetch_s.append(seconds)
                 summary = run_cycle(conn, rules)
             result.cycles.append(summary)
             # Correctness, not speed: one row per product, every one of them written under this cycle.
@@ -392,6 +411,8 @@ def report(
         ("baseline: input query, server execution only (EXPLAIN ANALYZE)", rounds.server_s),
         (f"baseline: input query executed + fetched ({rounds.fetched_rows[0]:,} rows)", rounds.fetch_s),
     ]
+    if rounds.profit_fetch_s:
+        baselines.append(("baseline: profit inputs query executed + fetched", rounds.profit_fetch_s))
     for label, values in [*baselines, *splits(cycles)]:
         timing.add_row(label, *spread(values), f"{statistics.median(values) / median_total:.0%}")
     timing.add_row(
@@ -421,6 +442,12 @@ def report(
     decisions = [(k, last.by_recommendation.get(k, 0)) for k in ("raise", "lower", "hold")]
     ratio = median_total / statistics.median(rounds.fetch_s)
     facts.add_row("run_cycle / input query executed + fetched (medians)", f"{ratio:.2f}×")
+    if rounds.profit_fetch_s:
+        both = [a + b for a, b in zip(rounds.fetch_s, rounds.profit_fetch_s, strict=True)]
+        facts.add_row(
+            "run_cycle / both input queries executed + fetched (medians; the profit cycle reads both)",
+            f"{median_total / statistics.median(both):.2f}×",
+        )
     facts.add_row("products priced per cycle", f"{last.products_priced:,} (rows written checked each cycle)")
     facts.add_row(
         "decisions (last cycle)",

@@ -98,17 +98,18 @@ PROFIT_INPUTS_SQL = sql.SQL(
         FROM {clicks}
         WHERE event_time > %(now)s::timestamptz - make_interval(secs => %(views_window_s)s)
           AND event_time <= %(now)s::timestamptz
-          AND event_type IN ('product_view', 'purchase') AND product_id = ANY(%(ids)s)
+          AND event_type IN ('product_view', 'purchase')
+          AND (%(ids)s::text[] IS NULL OR product_id = ANY(%(ids)s::text[]))
         GROUP BY product_id
     ), stock AS (
         SELECT product_id, sum(current_stock) AS stock
         FROM {inventory}
-        WHERE product_id = ANY(%(ids)s)
+        WHERE %(ids)s::text[] IS NULL OR product_id = ANY(%(ids)s::text[])
         GROUP BY product_id
     ), last_change AS (
         SELECT DISTINCT ON (product_id) product_id, old_price, new_price
         FROM {changes}
-        WHERE product_id = ANY(%(ids)s)
+        WHERE %(ids)s::text[] IS NULL OR product_id = ANY(%(ids)s::text[])
         ORDER BY product_id, price_change_id DESC
     ), war AS (
         SELECT c.product_id, min(l.competitor_name) AS war_competitor
@@ -144,7 +145,8 @@ PROFIT_INPUTS_SQL = sql.SQL(
     LEFT JOIN war w USING (product_id)
     LEFT JOIN {estimates} pe ON pe.scope = 'product' AND pe.subject = p.product_id
     LEFT JOIN {estimates} ce ON ce.scope = 'category' AND ce.subject = p.category
-    WHERE p.product_id = ANY(%(ids)s)
+    -- NULL: every product (the scheduled cycle), without a catalog-sized array to send and match.
+    WHERE %(ids)s::text[] IS NULL OR p.product_id = ANY(%(ids)s::text[])
     """
 ).format(
     clicks=sql.Identifier(tables.CLICKSTREAM_EVENTS),
@@ -217,10 +219,9 @@ def load_inputs(
         return columns_from_rows(cur.fetchall(), LOADED_COLUMNS)
 
 
-def load_profit_inputs(
-    conn: psycopg.Connection, rules: PricingRules, now: datetime, product_ids: list[str]
-) -> dict[str, np.ndarray]:
-    params = {
+def profit_params(rules: PricingRules, now: datetime, product_ids: list[str] | None) -> dict[str, object]:
+    """PROFIT_INPUTS_SQL's parameters (`product_ids`: only those products; None: all)."""
+    return {
         "ids": product_ids,
         "now": now,
         "views_window_s": rules.views_window_h * 3600,
@@ -230,8 +231,14 @@ def load_profit_inputs(
         "prior": rules.prior_elasticity,
         "prior_sd": rules.prior_sd,
     }
+
+
+def load_profit_inputs(
+    conn: psycopg.Connection, rules: PricingRules, now: datetime, product_ids: list[str] | None
+) -> dict[str, np.ndarray]:
+    """The profit strategy's inputs of `product_ids` (None: every product)."""
     with conn.cursor() as cur:
-        cur.execute(PROFIT_INPUTS_SQL, params)
+        cur.execute(PROFIT_INPUTS_SQL, profit_params(rules, now, product_ids))
         return columns_from_rows(cur.fetchall(), PROFIT_LOADED_COLUMNS)
 
 
@@ -337,7 +344,8 @@ def run_cycle(
         store = trigger is None and cycle_inputs.due(conn, rules.inputs_store_interval_s)
         ids = [pid for pid, category in zip(inputs["product_id"].tolist(), inputs["category"].tolist(),
                strict=True) if store or rules_of(category).strategy == "profit"]  # fmt: skip
-        profit_inputs = load_profit_inputs(conn, rules, now, ids) if ids else None
+        every = trigger is None and len(ids) == len(inputs["product_id"])
+        profit_inputs = load_profit_inputs(conn, rules, now, None if every else ids) if ids else None
         read_done = time.perf_counter()
         decided = decide_all(inputs, profit_inputs, rules_of)
         decide_done = time.perf_counter()

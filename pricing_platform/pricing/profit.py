@@ -217,55 +217,61 @@ def _reasons(
 ) -> list[str]:
     """One sentence per product, e.g. "elasticity −1.90 ± 0.20 (shrunk); at 899.99 2.1 units/h, profit
     378/h; optimum 1,193.68 → raise to 989.99: 1.8 units/h, profit 441/h, bound by max step 10 %"."""
+    # Plain Python values, read row by row: indexing numpy arrays one element at a time costs more than
+    # formatting the sentence.
+    rows = zip(
+        *(np.asarray(column).tolist() for column in (
+            inputs["elasticity"], inputs["elasticity_se"], inputs["estimate_source"], out["current_price"],
+            falls, knows_demand, in_stock, out["predicted_units_now"], out["predicted_profit_now"],
+            out["optimum"], inputs["stock"], short, over, inputs["war_competitor"], out["guardrail"], floor,
+            out["recommendation"], changed, out["recommended_price"], out["predicted_units_new"],
+            out["predicted_profit_new"],
+        )),
+        strict=True,
+    )  # fmt: skip
     reasons = []
-    for i in range(len(out["product_id"])):
-        b = float(inputs["elasticity"][i])
-        current = float(out["current_price"][i])
-        estimate = (
-            f"elasticity {b:.2f} ± {float(inputs['elasticity_se'][i]):.2f} ({inputs['estimate_source'][i]})"
-        )
-        if not falls[i]:
+    for (b, se, source, current, falls_i, knows_i, in_stock_i, units_now, profit_now, optimum, stock,
+         short_i, over_i, war, guardrail, floor_i, decision, changed_i, price, units_new,
+         profit_new) in rows:  # fmt: skip
+        estimate = f"elasticity {b:.2f} ± {se:.2f} ({source})"
+        if not falls_i:
             reasons.append(f"{estimate}: demand does not fall with price, no optimum → hold at {current:.2f}")
             continue
-        if not knows_demand[i]:
+        if not knows_i:
             reasons.append(f"{estimate}; no recent views to predict units from → hold at {current:.2f}")
             continue
-        if not in_stock[i]:
+        if not in_stock_i:
             reasons.append(f"{estimate}; out of stock in every warehouse → hold at {current:.2f}")
             continue
         now = (
-            f"{estimate}; at {current:.2f} {out['predicted_units_now'][i]:.1f} units/h, profit "
-            f"{out['predicted_profit_now'][i]:,.0f}/h; optimum {out['optimum'][i]:,.2f}"
+            f"{estimate}; at {current:.2f} {units_now:.1f} units/h, profit {profit_now:,.0f}/h; optimum "
+            f"{optimum:,.2f}"
         )
         notes = []
-        stock = float(inputs["stock"][i])
-        if short[i]:
+        if short_i:
             notes.append(f"{stock:.0f} units in stock would not last the {rules.lead_time_h:g} h lead time")
-        elif over[i]:
+        elif over_i:
             notes.append(f"{stock:.0f} units in stock would last beyond {rules.overstock_days:g} days")
-        war = inputs["war_competitor"][i]
-        if war is not None and "price_war" in (out["guardrail"][i] or ""):
+        labels = (guardrail or "").split("+")
+        if war is not None and "price_war" in labels:
             notes.append(f"{war} followed our last cut: not lowering")
-        labels = (out["guardrail"][i] or "").split("+")
         if "max_step" in labels:
             notes.append(f"bound by max step {rules.max_step_pct:g} %")
         if "map_bounds" in labels:
             notes.append("held within the product's minimum/maximum price")
         if "min_margin" in labels:
-            notes.append(f"held at the {rules.min_margin_pct:g} % margin floor {float(floor[i]):.2f}")
+            notes.append(f"held at the {rules.min_margin_pct:g} % margin floor {floor_i:.2f}")
         suffix = f"; {'; '.join(notes)}" if notes else ""
-        decision = out["recommendation"][i]
         if decision == "hold":
             why = (
                 f"gain below {rules.min_gain_pct:g} %"
-                if changed[i]
+                if changed_i
                 else "the guardrails allow no better price"
             )
             reasons.append(f"{now} → hold at {current:.2f} ({why}){suffix}")
         else:
             reasons.append(
-                f"{now} → {decision} to {out['recommended_price'][i]:.2f}: "
-                f"{out['predicted_units_new'][i]:.1f} units/h, profit {out['predicted_profit_new'][i]:,.0f}/h"
-                f"{suffix}"
+                f"{now} → {decision} to {price:.2f}: {units_new:.1f} units/h, profit "
+                f"{profit_new:,.0f}/h{suffix}"
             )
     return reasons
