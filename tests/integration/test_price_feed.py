@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,11 +26,12 @@ import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from pricing_platform.core.catalog import PRICE_CHANGES_TOPIC, PRODUCTS
+from pricing_platform.core.catalog import PRICE_CHANGES_TOPIC, PRODUCTS, TOPICS, Stream, consumer_group
 from pricing_platform.core.events import PRICE_FEED_DECODER, PriceChangeEvent
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import s3
 from pricing_platform.localstack.broker import META_KEY
+from pricing_platform.localstack.retention import list_batches, sweep
 from pricing_platform.simulators.storefront import AppliedPrice, Storefront
 from pricing_platform.topics import ensure_topics
 from tests.support.servers import BrokerProcess, PostgresProcess, S3rverProcess, free_port, server_root
@@ -502,6 +504,47 @@ def test_the_durable_broker_restarts_past_cut_off_metadata_with_its_topics(durab
         *(f"before-{i}" for i in range(20)), *(f"between-{i}" for i in range(5)),
         *(f"after-{i}" for i in range(10)),
     ]  # fmt: skip
+
+
+def test_retention_deletes_only_stored_batches_and_the_broker_serves_from_the_first_kept(
+    durable: DurableBroker, database: str
+) -> None:
+    """The local broker keeps no retention of its own; the stack's sweeper (localstack/retention.py)
+    deletes, through the S3 endpoint, the old batches of a landed topic that ingest has stored, and no
+    other. The broker then serves the partition from the first kept batch (its listing of the partition,
+    answered by the endpoint's listing index, no longer shows the deleted ones) and goes on taking
+    messages."""
+    s3rver, broker = durable.s3rver, durable.broker
+    settings = Settings(
+        kafka_bootstrap_servers=broker.bootstrap,
+        kafka_consumer_assignment="static",
+        database_url=database,
+        local_broker_bucket="broker",
+        local_topic_retention_hours=1,
+    )
+    ensure_topics(settings)
+    stream = Stream.INVENTORY
+    topic = TOPICS[stream].name
+    for i in range(6):
+        produce(settings, [(topic, b"P001", f"m{i}".encode())])  # a producer each: one batch each
+    client = s3.client(s3rver.endpoint)
+    partition = next(p for p in range(TOPICS[stream].partitions) if list_batches(client, "broker", topic, p))
+    offsets = [batch.base_offset for batch, _ in list_batches(client, "broker", topic, partition)]
+    assert offsets == [0, 1, 2, 3, 4, 5]
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset) "
+            "VALUES (%s, %s, %s, %s)",
+            (consumer_group(stream, settings.kafka_group_prefix), topic, partition, 4),
+        )
+
+    assert sweep(settings, client).deleted == 0, "younger than the retention: all stay"
+    result = sweep(settings, client, now=datetime.now(UTC) + timedelta(hours=2))
+    assert result.deleted == 4, "stored below offset 4 and older than the retention"
+    offsets = [batch.base_offset for batch, _ in list_batches(client, "broker", topic, partition)]
+    assert offsets == [4, 5]
+    produce(settings, [(topic, b"P001", b"m6")])
+    assert read_topic(settings, topic) == ["m4", "m5", "m6"]
 
 
 def read_topic(settings: Settings, topic: str) -> list[str]:
