@@ -52,17 +52,43 @@ REGISTRY_BACKUP_KEY = "repair/topics.json"
 PARTITIONS_MARKER = "/partitions/"
 
 
-def _registry_from_listing(client: Any, bucket: str) -> dict[str, Any]:
-    """Every topic the storage holds, with its partition count, from the partitions' own objects (each
+def partition_prefixes(client: Any, bucket: str) -> list[str]:
+    """Every partition's prefix (`…/topics/<topic>/partitions/<partition>/`) holding objects: one key per
+    partition, each listing starting just past the partition before. A listing of the whole topics prefix
+    is no shortcut on s3rver: it stats every stored file for each page of 1,000 keys with its event loop
+    blocked, and after a demo day of batches it held the broker's start past `up`'s wait (the soak's last
+    `up` timed out on it). Nor are delimiter listings: s3rver reports no common prefix for a directory
+    holding only subdirectories, as a topic's is."""
+    found: list[str] = []
+    after = TOPICS_PREFIX
+    while True:
+        page = client.list_objects_v2(Bucket=bucket, Prefix=TOPICS_PREFIX, StartAfter=after, MaxKeys=1)
+        if not page.get("Contents"):
+            return found
+        key = page["Contents"][0]["Key"]
+        topic, _, rest = key.removeprefix(TOPICS_PREFIX).partition(PARTITIONS_MARKER)
+        if not rest:
+            after = key  # not a partition's object
+            continue
+        found.append(f"{TOPICS_PREFIX}{topic}{PARTITIONS_MARKER}{rest.split('/', 1)[0]}/")
+        after = found[-1][:-1] + chr(ord("/") + 1)  # sorts after every key under that partition
+
+
+def stored_batches(client: Any, bucket: str, partition: str) -> list[dict[str, Any]]:
+    """A partition's batch objects (Key, Size, …): its `records/` directory, which the stack's S3 endpoint
+    lists from its index."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{partition}records/")
+    return [entry for page in pages for entry in page.get("Contents", []) if entry["Key"].endswith(".batch")]
+
+
+def _registry_from_listing(partitions: list[str]) -> dict[str, Any]:
+    """Every topic the storage holds, with its partition count, from the partitions' own directories (each
     has a watermark from its creation): what a registry backup taken before the topic existed lacks."""
-    partitions: dict[str, set[str]] = {}
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=TOPICS_PREFIX)
-    for page in pages:
-        for entry in page.get("Contents", []):
-            topic, _, rest = entry["Key"].removeprefix(TOPICS_PREFIX).partition(PARTITIONS_MARKER)
-            if rest:
-                partitions.setdefault(topic, set()).add(rest.split("/", 1)[0])
-    return {name: _registration(name, len(found)) for name, found in partitions.items()}
+    counts: dict[str, int] = {}
+    for partition in partitions:
+        topic = partition.removeprefix(TOPICS_PREFIX).partition(PARTITIONS_MARKER)[0]
+        counts[topic] = counts.get(topic, 0) + 1
+    return {name: _registration(name, count) for name, count in counts.items()}
 
 
 def _registration(name: str, partitions: int) -> dict[str, Any]:
@@ -92,14 +118,14 @@ def backup_registry(client: Any, bucket: str) -> bool:
     return isinstance(meta, dict) and "topics" in meta
 
 
-def repair_metadata(client: Any, bucket: str) -> bool:
+def repair_metadata(client: Any, bucket: str, partitions: list[str]) -> bool:
     """Replace a cut-off cluster metadata object (before the broker starts); True when it did. The
     topics keep their ids and configs from the registry backup; a topic created since then is registered
     again from its partitions, with a new id (clients look ids up again). Producers register again, as
     after any broker restart, and no transaction is open."""
     if backup_registry(client, bucket):
         return False
-    topics = _registry_from_listing(client, bucket)
+    topics = _registry_from_listing(partitions)
     with contextlib.suppress(client.exceptions.NoSuchKey):
         backup = json.loads(client.get_object(Bucket=bucket, Key=REGISTRY_BACKUP_KEY)["Body"].read())
         topics |= {name: entry for name, entry in backup.items() if name in topics}  # not the deleted
@@ -115,18 +141,17 @@ def repair_metadata(client: Any, bucket: str) -> bool:
 BATCH_HEADER_BYTES = 61
 
 
-def repair_batches(client: Any, bucket: str) -> list[str]:
-    """Delete record-batch objects too short to hold a batch (before the broker starts); their keys. Such
-    an object holds no complete message, so its producer was never acknowledged and retries it."""
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=TOPICS_PREFIX)
-    broken = [
-        o["Key"]
-        for page in pages
-        for o in page.get("Contents", [])
-        if o["Key"].endswith(".batch") and o["Size"] < BATCH_HEADER_BYTES
-    ]
-    for key in broken:
-        client.delete_object(Bucket=bucket, Key=key)
+def repair_batches(client: Any, bucket: str, batches: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Delete record-batch objects too short to hold a batch (before the broker starts) and drop them from
+    `batches` (partition → its batch objects); their keys. Such an object holds no complete message, so its
+    producer was never acknowledged and retries it."""
+    broken = []
+    for partition, entries in batches.items():
+        short = [entry for entry in entries if entry["Size"] < BATCH_HEADER_BYTES]
+        for entry in short:
+            client.delete_object(Bucket=bucket, Key=entry["Key"])
+            broken.append(entry["Key"])
+        batches[partition] = [entry for entry in entries if entry["Size"] >= BATCH_HEADER_BYTES]
     return broken
 
 
@@ -135,21 +160,18 @@ def repair_batches(client: Any, bucket: str) -> list[str]:
 _LAST_OFFSET_DELTA = slice(23, 27)
 
 
-def repair_watermarks(client: Any, bucket: str) -> list[str]:
+def repair_watermarks(client: Any, bucket: str, batches: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Raise each partition's stored high watermark to just past its newest batch; what was raised.
 
     Tansu keeps a partition's next offset in `watermark.json` and, on s3rver, that object can lag the
     batches written (seen: 60 with batches up to offset 201, after a SIGTERM). Started on a stale
     watermark, the broker hands out offsets it has already acknowledged and overwrites their batches:
     acknowledged messages are lost and consumers past that point skip the new ones."""
-    newest: dict[str, str] = {}  # partition prefix → key of its batch with the highest base offset
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=TOPICS_PREFIX)
-    for page in pages:
-        for entry in page.get("Contents", []):
-            key = entry["Key"]
-            if key.endswith(".batch") and entry["Size"] >= BATCH_HEADER_BYTES:
-                partition = key.rsplit("/records/", 1)[0]
-                newest[partition] = max(newest.get(partition, key), key)  # zero-padded: text order
+    newest = {  # partition prefix → key of its batch with the highest base offset (zero-padded: text order)
+        partition.rstrip("/"): max(entry["Key"] for entry in entries)
+        for partition, entries in batches.items()
+        if entries
+    }
     raised = []
     for partition, key in sorted(newest.items()):
         header = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{BATCH_HEADER_BYTES - 1}")
@@ -176,9 +198,11 @@ def repair_watermarks(client: Any, bucket: str) -> list[str]:
 def repair_storage(client: Any, bucket: str) -> list[str]:
     """What a crash or a stop of the broker or of the S3 endpoint can leave behind, put right; what was
     done."""
-    done = [f"deleted truncated batch {key}" for key in repair_batches(client, bucket)]
-    done += [f"raised stale watermark of {change}" for change in repair_watermarks(client, bucket)]
-    if repair_metadata(client, bucket):
+    partitions = partition_prefixes(client, bucket)
+    batches = {partition: stored_batches(client, bucket, partition) for partition in partitions}
+    done = [f"deleted truncated batch {key}" for key in repair_batches(client, bucket, batches)]
+    done += [f"raised stale watermark of {change}" for change in repair_watermarks(client, bucket, batches)]
+    if repair_metadata(client, bucket, partitions):
         done.append(
             "rebuilt cut-off cluster metadata (its topic registry from the backup and the partitions)"
         )

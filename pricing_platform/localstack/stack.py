@@ -7,9 +7,11 @@ KAFKA_BOOTSTRAP_SERVERS instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -58,6 +60,9 @@ DURABLE_BROKER_CLIENTS: Final = {
 # Started in this order: storage first (the broker keeps its topics in it), then the servers, then the
 # services that use them.
 STORAGE = "storage"
+# How long `up` waits for the broker to listen: the durable broker repairs its storage first, seconds on a
+# demo day's batches (benchmarks/broker_repair.py), more on a machine as busy as the soak's.
+BROKER_START_TIMEOUT_S: Final = 180.0
 INFRA = "infra"
 PIPELINE = "pipeline"
 
@@ -415,6 +420,14 @@ def up(settings: Settings, console: Console) -> None:
         where = _without_password(settings.database_conninfo)
         _wait(lambda: _database_reachable(settings), 60, f"PostgreSQL at {where}")
         prepare_database(settings)
+        if settings.local_broker:
+            host, port = broker_address(settings)
+            # The durable broker first puts right what a crash left in its storage (`topics broker`).
+            _wait(
+                lambda: _listening(host, port),
+                BROKER_START_TIMEOUT_S,
+                f"the broker at {host}:{port} (see {supervisor.log_dir / 'broker.log'})",
+            )
         status.update("creating topics")
         created = [name for name, outcome in ensure_topics(settings).items() if outcome == "created"]
         if runs_durable_broker(settings):
@@ -559,6 +572,12 @@ def _database_reachable(settings: Settings) -> bool:
             return True
     except psycopg.OperationalError:
         return False
+
+
+def _listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -30,7 +30,12 @@ from pricing_platform.core.catalog import PRICE_CHANGES_TOPIC, PRODUCTS, TOPICS,
 from pricing_platform.core.events import PRICE_FEED_DECODER, PriceChangeEvent
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import s3
-from pricing_platform.localstack.broker import META_KEY
+from pricing_platform.localstack.broker import (
+    BATCH_HEADER_BYTES,
+    META_KEY,
+    partition_prefixes,
+    stored_batches,
+)
 from pricing_platform.localstack.retention import list_batches, sweep
 from pricing_platform.simulators.storefront import AppliedPrice, Storefront
 from pricing_platform.topics import ensure_topics
@@ -461,6 +466,32 @@ def test_the_durable_broker_restarts_past_a_stale_watermark_without_reusing_offs
     produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(10)])
     seen = read_topic(settings, topic)
     assert seen == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]
+
+
+def test_the_durable_broker_restarts_past_a_batch_cut_off_mid_write(durable: DurableBroker) -> None:
+    """A crash in the middle of a batch's write can leave an object too short to hold one, and the broker
+    fails every fetch that reaches it. The broker's start deletes it (its producer was never acknowledged):
+    the messages before and after are read back, and the partition holds no short object."""
+    s3rver, broker = durable.s3rver, durable.broker
+    settings = Settings(kafka_bootstrap_servers=broker.bootstrap, kafka_consumer_assignment="static")
+    ensure_topics(settings)
+    topic = PRICE_CHANGES_TOPIC.name
+    produce(settings, [(topic, b"P001", f"before-{i}".encode()) for i in range(20)])
+    broker.stop()
+
+    client = s3.client(s3rver.endpoint)
+    records = next(
+        f"{p}records/" for p in partition_prefixes(client, "broker") if stored_batches(client, "broker", p)
+    )
+    cut_off = f"{records}{20:020d}.batch"
+    client.put_object(Bucket="broker", Key=cut_off, Body=b"\x00" * 20)
+
+    broker.start()
+    sizes = {o["Key"]: o["Size"] for o in stored_batches(client, "broker", records.removesuffix("records/"))}
+    assert cut_off not in sizes and min(sizes.values()) >= BATCH_HEADER_BYTES, f"left behind: {sizes}"
+    produce(settings, [(topic, b"P001", f"after-{i}".encode()) for i in range(5)])
+    expected = [f"before-{i}" for i in range(20)] + [f"after-{i}" for i in range(5)]
+    assert read_topic(settings, topic) == expected
 
 
 def test_the_durable_broker_restarts_past_cut_off_metadata_with_its_topics(durable: DurableBroker) -> None:
