@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     kafka_producer_max_in_flight: int = Field(
         5, ge=1, le=5, description="produce requests a producer pipelines per broker connection"
     )
+    kafka_producer_idempotence: bool = Field(
+        True, description="event producers (simulators, market) send with idempotent sequences"
+    )
 
     # --- ingest ------------------------------------------------------------------------------------
     ingest_batch_size: int = Field(20000, ge=1, description="max events per database transaction")

@@ -42,8 +42,10 @@ def producer_config(settings: Settings) -> dict[str, str | int | bool]:
     return {
         **settings.kafka_common_config(),
         "client.id": "pricing-simulator",
-        # Idempotence with acks=all: broker-side retries can neither duplicate nor reorder an event.
-        "enable.idempotence": True,
+        # Idempotence with acks=all: broker-side retries can neither duplicate nor reorder an event. The
+        # local durable broker turns it off (stack.py): there a retry could be acknowledged and not stored,
+        # while a duplicate is dropped by id at ingest; one request in flight keeps the order.
+        "enable.idempotence": settings.kafka_producer_idempotence,
         "acks": "all",
         "compression.type": "lz4",
         "linger.ms": settings.kafka_producer_linger_ms,

@@ -6,6 +6,7 @@ from pathlib import Path
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import stack
 from pricing_platform.localstack.supervisor import Supervisor
+from pricing_platform.simulators.run import producer_config
 
 
 def _programs(state: Path) -> dict[str, list[str]]:
@@ -36,3 +37,12 @@ def test_groups_stop_in_reverse_start_order(tmp_path: Path) -> None:
     }
     # supervisord starts low priorities first and stops high ones first.
     assert priorities[stack.STORAGE] < priorities[stack.INFRA] < priorities[stack.PIPELINE]
+
+
+def test_the_market_produces_without_idempotence_on_the_durable_broker(tmp_path: Path) -> None:
+    # Across a SIGKILL the durable broker acknowledged idempotent retries it never stored (README).
+    settings = Settings(_env_file=None, local_state_dir=tmp_path)  # type: ignore[call-arg]
+    market = next(p for p in stack.programs(settings) if p.name == "simulators")
+    seen = Settings(_env_file=None, **{k.lower(): v for k, v in market.environment.items()})  # type: ignore[arg-type]
+    assert producer_config(seen)["enable.idempotence"] is False
+    assert producer_config(seen)["max.in.flight.requests.per.connection"] == 1  # retries keep the order

@@ -540,6 +540,11 @@ def test_producer_config_is_idempotent_batched_and_roomy() -> None:
     assert int(config["queue.buffering.max.messages"]) >= 500_000
 
 
+def test_producer_config_leaves_idempotence_off_when_the_settings_say_so() -> None:
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", kafka_producer_idempotence=False)
+    assert producer_config(settings)["enable.idempotence"] is False
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
