@@ -33,7 +33,7 @@ from pricing_platform.core import tables
 from pricing_platform.core.catalog import ALL_TOPICS, LANDED_TOPICS, consumer_group
 from pricing_platform.core.settings import Settings
 from pricing_platform.localstack import s3
-from pricing_platform.localstack.broker import backup_registry
+from pricing_platform.localstack.broker import backup_registry, stored_batches
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +63,15 @@ def partition_prefix(topic: str, partition: int) -> str:
 
 def list_batches(client: Any, bucket: str, topic: str, partition: int) -> list[tuple[Batch, int]]:
     """The partition's batches in offset order, with their sizes."""
-    found: list[tuple[Batch, int]] = []
-    token: dict[str, str] = {}
-    while True:
-        page = client.list_objects_v2(Bucket=bucket, Prefix=partition_prefix(topic, partition), **token)
-        for item in page.get("Contents", []):
-            name = item["Key"].rsplit("/", 1)[1]
-            if not name.endswith(".batch"):
-                continue
-            found.append((Batch(item["Key"], int(name.split(".", 1)[0]), item["LastModified"]), item["Size"]))
-        if not page.get("IsTruncated"):
-            break
-        token = {"ContinuationToken": page["NextContinuationToken"]}
+    found = [
+        (
+            Batch(item["Key"], int(item["Key"].rsplit("/", 1)[1].split(".", 1)[0]), item["LastModified"]),
+            item["Size"],
+        )
+        for item in stored_batches(
+            client, bucket, partition_prefix(topic, partition).removesuffix("records/")
+        )
+    ]
     return sorted(found, key=lambda pair: pair[0].base_offset)
 
 
